@@ -1,0 +1,46 @@
+import pg from "pg";
+import type { LoggerOptions } from "typeorm";
+import type { PostgresConnectionOptions } from "typeorm/driver/postgres/PostgresConnectionOptions.js";
+import { migrations } from "../db/migrations.ts";
+import { StderrLogger } from "../db/stderr-logger.ts";
+import { BackupLogRecord } from "../domain/audit/backup-log.record.ts";
+import { type AppEnv, appEnv, type ConnectionSettings, readConnection } from "./connection.ts";
+
+const LOGGING: Record<AppEnv, LoggerOptions> = {
+  development: ["migration", "warn", "error"],
+  production: ["error"],
+  test: false,
+};
+
+/**
+ * DataSource options for the audit database, from the environment. Every DataSource in the
+ * project (dev CLI, TypeORM's own CLI, the migrator binary, the app) is built from this.
+ *
+ * Entities and migrations are imported, not globbed, so a compiled binary carries them; `driver`
+ * is passed for the same reason (a bundle cannot `require("pg")` by name).
+ */
+export function buildDataSourceOptions(
+  env: Record<string, string | undefined> = process.env,
+  connection: ConnectionSettings = readConnection(env),
+): PostgresConnectionOptions {
+  const mode = appEnv(env);
+  return {
+    type: "postgres",
+    driver: pg,
+    host: connection.host,
+    port: connection.port,
+    database: connection.database,
+    username: connection.user,
+    password: connection.password,
+    entities: [BackupLogRecord],
+    migrations,
+    migrationsTableName: "migrations",
+    migrationsRun: false,
+    migrationsTransactionMode: "each",
+    synchronize: false,
+    logging: LOGGING[mode],
+    logger: new StderrLogger(LOGGING[mode]),
+    applicationName: "backupctl-toolkit",
+    connectTimeoutMS: 5000,
+  };
+}

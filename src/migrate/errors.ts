@@ -1,0 +1,40 @@
+/**
+ * Every way a migration command can fail, each with its own process exit code. The engine throws
+ * MigrateError; the CLIs turn it into one printed line and `process.exit(exitCode)`.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  /** Anything unexpected: a bug, or an error this table does not know yet. */
+  internal: 1,
+  /** Bad arguments or names, bad configuration. Nothing was touched. */
+  usage: 2,
+  /** The database could not be reached, or refused the credentials. */
+  connect: 3,
+  /** A migration threw; its transaction was rolled back. */
+  migrationFailed: 4,
+  /** Migrations are pending (`show --exit-code`), or `generate` refused to diff against a stale database. */
+  pending: 5,
+  /** `generate --check`: the record and the database differ. */
+  schemaDrift: 6,
+  /** Nothing to do where something was asked: no schema changes to generate, nothing to revert. */
+  nothingToDo: 7,
+  /** The dev database server could not be started, stopped or reached as a process. */
+  devServer: 8,
+} as const;
+
+export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;
+
+export class MigrateError extends Error {
+  override name = "MigrateError";
+  constructor(
+    readonly kind: FailureKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get exitCode(): number {
+    return EXIT_CODES[this.kind];
+  }
+}
