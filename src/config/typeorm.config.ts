@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { LoggerOptions } from "typeorm";
-import type { PostgresConnectionOptions } from "typeorm/driver/postgres/PostgresConnectionOptions.js";
+import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { migrations } from "../db/migrations.ts";
 import { StderrLogger } from "../db/stderr-logger.ts";
 import { BackupLogRecord } from "../domain/audit/backup-log.record.ts";
@@ -22,7 +22,7 @@ const LOGGING: Record<AppEnv, LoggerOptions> = {
 export function buildDataSourceOptions(
   env: Record<string, string | undefined> = process.env,
   connection: ConnectionSettings = readConnection(env),
-): PostgresConnectionOptions {
+): PostgresDataSourceOptions {
   const mode = appEnv(env);
   return {
     type: "postgres",
