@@ -2,8 +2,10 @@
 // Do not edit: it lists every file in migrations/, oldest first.
 import { CreateBackupLogTable1710720000000 } from "../../migrations/1710720000000-CreateBackupLogTable";
 import { AddBackupTypeToBackupLog1742467200000 } from "../../migrations/1742467200000-AddBackupTypeToBackupLog";
+import { AddBackupLogIndexes1795632540817 } from "../../migrations/1795632540817-AddBackupLogIndexes";
 
 export const migrations = [
   CreateBackupLogTable1710720000000,
   AddBackupTypeToBackupLog1742467200000,
+  AddBackupLogIndexes1795632540817,
 ];

@@ -1,0 +1,206 @@
+import { createInterface } from "node:readline/promises";
+import { defineCommand } from "citty";
+import { $ } from "zx";
+import { describeConnection } from "../../src/config/connection.ts";
+import { MigrateError } from "../../src/migrate/errors.ts";
+import { runMigrations } from "../../src/migrate/run.ts";
+import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
+import {
+  compose,
+  type DevEnv,
+  dbArg,
+  describeDevTarget,
+  devEnv,
+  openDevDataSource,
+  startDevDatabase,
+} from "../lib/dev-env.ts";
+import { out } from "../lib/output.ts";
+
+export const up = defineCommand({
+  meta: { name: "up", description: "Start the dev database (created on first use)" },
+  args: { ...dbArg },
+  run: async ({ args }) => {
+    const env = await devEnv(args.db);
+    requireManaged(env, "up");
+    await startDevDatabase(env);
+    out.success(`Dev database is up: ${describeDevTarget(env)}`);
+  },
+});
+
+export const down = defineCommand({
+  meta: { name: "down", description: "Stop the dev database, keeping its data" },
+  args: { ...dbArg },
+  run: async ({ args }) => {
+    const env = await devEnv(args.db);
+    requireManaged(env, "down");
+    if (env.engine === "docker") {
+      await mustSucceed(compose("down"), "docker compose down");
+    } else {
+      await env.embedded.stop();
+    }
+    out.success("Dev database stopped (data kept; `bun run dev reset` deletes it)");
+  },
+});
+
+export const reset = defineCommand({
+  meta: {
+    name: "reset",
+    description: "Delete the dev database, recreate it and run every migration",
+  },
+  args: {
+    ...dbArg,
+    yes: { type: "boolean", alias: "y", description: "do not ask for confirmation" },
+  },
+  run: async ({ args }) => {
+    const env = await devEnv(args.db);
+    requireManaged(env, "reset");
+    await confirm(
+      `This deletes every row of the dev database ${describeDevTarget(env)}.`,
+      Boolean(args.yes),
+    );
+    if (env.engine === "docker") {
+      await mustSucceed(compose("down", "--volumes"), "docker compose down --volumes");
+    } else {
+      await env.embedded.destroy();
+    }
+    await startDevDatabase(env);
+    const { dataSource } = await openDevDataSource(args.db);
+    try {
+      const { applied } = await runMigrations(dataSource, { info: out.progress, warn: out.warn });
+      out.success(`Fresh dev database with ${applied.length} migration(s) applied`);
+    } finally {
+      await dataSource.destroy();
+    }
+  },
+});
+
+export const status = defineCommand({
+  meta: {
+    name: "status",
+    description: "Show the dev database: engine, target, running, migrations",
+  },
+  args: { ...dbArg, json: { type: "boolean", description: "print JSON to stdout" } },
+  run: async ({ args }) => {
+    const env = await devEnv(args.db);
+    const running = env.engine === "embedded" ? await env.embedded.isRunning() : undefined;
+    const report: Record<string, unknown> = {
+      engine: env.engine,
+      target: describeConnection(env.connection),
+      ...(running === undefined ? {} : { running }),
+    };
+    if (running !== false) {
+      try {
+        const { dataSource } = await openDevDataSource(args.db);
+        const states = await migrationStatus(dataSource).finally(() => dataSource.destroy());
+        report.reachable = true;
+        report.applied = states.filter((s) => s.applied).length;
+        report.pending = pendingOf(states).length;
+      } catch (error) {
+        report.reachable = false;
+        report.error = error instanceof Error ? error.message : String(error);
+      }
+    }
+    if (args.json) {
+      out.data(JSON.stringify(report, null, 2));
+      return;
+    }
+    for (const [key, value] of Object.entries(report)) out.data(`${`${key}:`.padEnd(11)}${value}`);
+  },
+});
+
+export const psql = defineCommand({
+  meta: { name: "psql", description: "Open psql on the dev database (extra arguments go to psql)" },
+  args: { ...dbArg },
+  run: async ({ args, rawArgs }) => {
+    const env = await devEnv(args.db);
+    const passThrough = rawArgs.filter((arg) => !arg.startsWith("--db"));
+    if (env.engine === "docker") {
+      const { user, database } = env.connection;
+      await mustSucceed(
+        compose("exec", "postgres", "psql", "-U", user, "-d", database, ...passThrough),
+        "psql",
+      );
+      return;
+    }
+    if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
+      throw new MigrateError(
+        "devServer",
+        "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
+      );
+    }
+    if (env.engine === "embedded") await startDevDatabase(env);
+    const { host, port, user, database, password } = env.connection;
+    // The password travels in PGPASSWORD, never on the command line where `ps` would show it.
+    const result = await $({
+      nothrow: true,
+      stdio: "inherit",
+      env: { ...process.env, PGPASSWORD: password },
+    })`psql -h ${host} -p ${port} -U ${user} -d ${database} ${passThrough}`;
+    if (result.exitCode !== 0) process.exitCode = result.exitCode ?? 1;
+  },
+});
+
+export const logs = defineCommand({
+  meta: { name: "logs", description: "Show the dev database server log" },
+  args: {
+    ...dbArg,
+    follow: { type: "boolean", alias: "f", description: "keep printing new lines" },
+    lines: { type: "string", alias: "n", default: "100", description: "how many recent lines" },
+  },
+  run: async ({ args }) => {
+    const env = await devEnv(args.db);
+    requireManaged(env, "logs");
+    const lines = String(args.lines);
+    if (!/^\d+$/.test(lines))
+      throw new MigrateError("usage", `--lines must be a number (got "${lines}")`);
+    if (env.engine === "docker") {
+      await mustSucceed(
+        compose("logs", "--tail", lines, ...(args.follow ? ["--follow"] : [])),
+        "docker compose logs",
+      );
+      return;
+    }
+    if (!(await Bun.file(env.embedded.logFile).exists())) {
+      throw new MigrateError(
+        "devServer",
+        "no server log yet: start the dev database with `bun run dev up`",
+      );
+    }
+    await $({
+      stdio: "inherit",
+    })`tail -n ${lines} ${args.follow ? ["-f"] : []} ${env.embedded.logFile}`;
+  },
+});
+
+function requireManaged(env: DevEnv, command: string): void {
+  if (env.engine === "external") {
+    throw new MigrateError(
+      "usage",
+      `${command} manages the dev database this toolkit runs (embedded or docker); with --db external, manage your server yourself`,
+    );
+  }
+}
+
+async function mustSucceed(
+  result: Promise<{ exitCode: number | null }>,
+  what: string,
+): Promise<void> {
+  const { exitCode } = await result;
+  if (exitCode !== 0)
+    throw new MigrateError("devServer", `${what} failed with exit code ${exitCode}`);
+}
+
+async function confirm(warning: string, yes: boolean): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) {
+    throw new MigrateError(
+      "usage",
+      `${warning} Pass --yes to confirm (there is no terminal to ask on).`,
+    );
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${warning} Continue? [y/N] `);
+  rl.close();
+  if (!/^y(es)?$/i.test(answer.trim()))
+    throw new MigrateError("usage", "cancelled: nothing was changed");
+}

@@ -1,0 +1,185 @@
+import { relative } from "node:path";
+import { defineCommand } from "citty";
+import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { MigrateError } from "../../src/migrate/errors.ts";
+import { addMigrationFile } from "../../src/migrate/files.ts";
+import { diffSchema, emptyMigration, generateMigration } from "../../src/migrate/generate.ts";
+import { assertMigrationName } from "../../src/migrate/naming.ts";
+import { writeRegistry } from "../../src/migrate/registry.ts";
+import { revertLast } from "../../src/migrate/revert.ts";
+import { runMigrations } from "../../src/migrate/run.ts";
+import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
+import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
+import { out } from "../lib/output.ts";
+
+const progressLogger = { info: out.progress, warn: out.warn };
+
+const nameArg = {
+  name: {
+    type: "positional",
+    required: true,
+    description: "PascalCase migration name, e.g. AddTagsToBackupLog",
+  },
+} as const;
+
+/** Opens the dev DataSource, runs `work`, and always closes the connection. */
+async function withDataSource<T>(
+  db: string | undefined,
+  work: (ds: import("typeorm").DataSource) => Promise<T>,
+) {
+  const { dataSource } = await openDevDataSource(db);
+  try {
+    return await work(dataSource);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+export const migrateRun = defineCommand({
+  meta: {
+    name: "migrate:run",
+    description: "Apply every pending migration, each in its own transaction",
+  },
+  args: { ...dbArg },
+  run: ({ args }) =>
+    withDataSource(args.db, async (ds) => {
+      const { applied } = await runMigrations(ds, progressLogger);
+      if (applied.length === 0) out.success("Nothing to run: the database is up to date");
+      for (const name of applied) out.success(`applied ${name}`);
+    }),
+});
+
+export const migrateShow = defineCommand({
+  meta: { name: "migrate:show", description: "List migrations: [X] applied, [ ] pending" },
+  args: {
+    ...dbArg,
+    json: { type: "boolean", description: "print JSON to stdout" },
+    "exit-code": { type: "boolean", description: `exit ${5} when migrations are pending` },
+  },
+  run: ({ args }) =>
+    withDataSource(args.db, async (ds) => {
+      const states = await migrationStatus(ds);
+      const pending = pendingOf(states).length;
+      if (args.json) {
+        out.data(
+          JSON.stringify(
+            { migrations: states, applied: states.length - pending, pending },
+            null,
+            2,
+          ),
+        );
+      } else {
+        for (const state of states) {
+          const note = state.missingFromSource
+            ? "   (applied, but its file is missing from migrations/)"
+            : "";
+          out.data(`${state.applied ? "[X]" : "[ ]"} ${state.name}${note}`);
+        }
+        out.progress(`${states.length - pending} applied, ${pending} pending`);
+      }
+      if (args["exit-code"] && pending > 0) {
+        throw new MigrateError("pending", `${pending} migration(s) pending`);
+      }
+    }),
+});
+
+export const migrateRevert = defineCommand({
+  meta: {
+    name: "migrate:revert",
+    description: "Revert the most recently applied migration (runs its down())",
+  },
+  args: { ...dbArg },
+  run: ({ args }) =>
+    withDataSource(args.db, async (ds) => {
+      const { reverted } = await revertLast(ds);
+      out.success(`reverted ${reverted}`);
+    }),
+});
+
+export const migrateGenerate = defineCommand({
+  meta: {
+    name: "migrate:generate",
+    description:
+      "Write a migration from the difference between the record (*.record.ts) and the database",
+  },
+  args: {
+    name: { ...nameArg.name, required: false },
+    ...dbArg,
+    check: {
+      type: "boolean",
+      description: "write nothing; exit 0 when record and database agree, 6 when they differ",
+    },
+    "dry-run": {
+      type: "boolean",
+      description: "print the migration it would write, write nothing",
+    },
+  },
+  run: async ({ args }) => {
+    const name = args.name === undefined ? undefined : String(args.name);
+    if (!args.check) {
+      if (name === undefined)
+        throw new MigrateError("usage", "migrate:generate needs a name, e.g. AddTagsToBackupLog");
+      assertMigrationName(name);
+    }
+    await withDataSource(args.db, async (ds) => {
+      if (args.check || name === undefined) return checkInSync(ds);
+      const migration = await generateMigration(ds, name);
+      if (args["dry-run"]) {
+        out.data(migration.source);
+        return;
+      }
+      out.progress("The record differs from the database; the migration will run:");
+      for (const q of migration.diff.up) out.progress(`  ${q.query};`);
+      const path = await addMigrationFile(PROJECT_PATHS, migration, name);
+      out.data(relative(PROJECT_ROOT, path));
+      out.success("Review it, then run: bun run dev migrate:run");
+    });
+  },
+});
+
+async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
+  const pending = pendingOf(await migrationStatus(ds));
+  if (pending.length > 0) {
+    throw new MigrateError(
+      "pending",
+      `${pending.length} migration(s) pending: run them before checking (bun run dev migrate:run)`,
+    );
+  }
+  const diff = await diffSchema(ds);
+  if (diff.up.length === 0) {
+    out.success("The record and the database agree: nothing to generate");
+    return;
+  }
+  for (const q of diff.up) out.data(`${q.query};`);
+  throw new MigrateError(
+    "schemaDrift",
+    `the record and the database differ by ${diff.up.length} statement(s): run migrate:generate`,
+  );
+}
+
+export const migrateCreate = defineCommand({
+  meta: {
+    name: "migrate:create",
+    description:
+      "Write an empty migration to fill in by hand (indexes, data migrations, SQL generate cannot express)",
+  },
+  args: { ...nameArg },
+  run: async ({ args }) => {
+    const name = String(args.name);
+    const migration = emptyMigration(name);
+    const path = await addMigrationFile(PROJECT_PATHS, migration, name);
+    out.data(relative(PROJECT_ROOT, path));
+    out.success("Fill in up() and down(), then run: bun run dev migrate:run");
+  },
+});
+
+export const migrateRegistry = defineCommand({
+  meta: {
+    name: "migrate:registry",
+    description: "Rewrite src/db/migrations.ts from the files in migrations/",
+  },
+  run: async () => {
+    const changed = await writeRegistry(PROJECT_PATHS);
+    out.success(changed ? "Updated src/db/migrations.ts" : "src/db/migrations.ts is up to date");
+  },
+});

