@@ -121,8 +121,12 @@ export async function openDevDataSource(
     out.progress("Updated src/db/migrations.ts to match migrations/");
   if (env.engine === "embedded") await startDevDatabase(env);
   // Imported only now: the options import the registry, which may just have been rewritten.
-  const { buildDataSourceOptions } = await import("../../src/config/typeorm.config.ts");
-  const dataSource = await openDataSource(buildDataSourceOptions(process.env, env.connection));
+  const { buildDataSourceOptions, withStderrLogging } = await import(
+    "../../src/config/typeorm.config.ts"
+  );
+  const dataSource = await openDataSource(
+    withStderrLogging(buildDataSourceOptions(process.env, env.connection)),
+  );
   return { dataSource, env };
 }
 

@@ -17,7 +17,8 @@ const LOGGING: Record<AppEnv, LoggerOptions> = {
  * project (dev CLI, TypeORM's own CLI, the migrator binary, the app) is built from this.
  *
  * Entities and migrations are imported, not globbed, so a compiled binary carries them; `driver`
- * is passed for the same reason (a bundle cannot `require("pg")` by name).
+ * is passed for the same reason (a bundle cannot `require("pg")` by name). The logger is TypeORM's
+ * default, so its own CLI prints as usual; the toolkit's CLIs swap in StderrLogger (see withStderrLogging).
  */
 export function buildDataSourceOptions(
   env: Record<string, string | undefined> = process.env,
@@ -39,8 +40,12 @@ export function buildDataSourceOptions(
     migrationsTransactionMode: "each",
     synchronize: false,
     logging: LOGGING[mode],
-    logger: new StderrLogger(LOGGING[mode]),
     applicationName: "backupctl-toolkit",
     connectTimeoutMS: 5000,
   };
+}
+
+/** Keeps stdout for data: TypeORM's messages go to stderr, at the same levels. */
+export function withStderrLogging(options: PostgresDataSourceOptions): PostgresDataSourceOptions {
+  return { ...options, logger: new StderrLogger(options.logging ?? false) };
 }

@@ -68,7 +68,7 @@ export async function generateMigration(
 export function emptyMigration(name: string, timestamp: number = Date.now()) {
   const file = migrationFileName(name, timestamp);
   const todo = (method: string) =>
-    `throw new Error("${file.className}.${method}() is not written yet: fill it in before running migrations");`;
+    `throw new Error(\`\${this.name}: ${method}() is not written yet\`);`;
   return { ...file, source: renderMigration(file.className, [[todo("up")]], [[todo("down")]]) };
 }
 

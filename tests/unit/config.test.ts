@@ -1,0 +1,108 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, DEV_DEFAULTS, readConnection } from "../../src/config/connection.ts";
+import { redact } from "../../src/config/redact.ts";
+import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
+
+describe("connection settings", () => {
+  test("DATABASE_URL wins over AUDIT_DB_* and is decoded", () => {
+    const settings = readConnection({
+      DATABASE_URL: "postgres://audit%40x:p%40ss%2Fword@db.internal:6543/audit_db",
+      AUDIT_DB_HOST: "ignored",
+    });
+    expect(settings).toEqual({
+      host: "db.internal",
+      port: 6543,
+      database: "audit_db",
+      user: "audit@x",
+      password: "p@ss/word",
+    });
+  });
+
+  test("AUDIT_DB_* variables, the names existing backupctl .env files use", () => {
+    const settings = readConnection({
+      NODE_ENV: "production",
+      AUDIT_DB_HOST: "backupctl-audit-db",
+      AUDIT_DB_PORT: "5432",
+      AUDIT_DB_NAME: "backupctl",
+      AUDIT_DB_USER: "audit",
+      AUDIT_DB_PASSWORD: "s3cret",
+    });
+    expect(settings).toEqual({
+      host: "backupctl-audit-db",
+      port: 5432,
+      database: "backupctl",
+      user: "audit",
+      password: "s3cret",
+    });
+  });
+
+  test("development falls back to the embedded dev server", () => {
+    expect(readConnection({})).toEqual(DEV_DEFAULTS);
+  });
+
+  test("production refuses to start without a password", () => {
+    expect(() =>
+      readConnection({ NODE_ENV: "production", AUDIT_DB_NAME: "a", AUDIT_DB_USER: "b" }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      readConnection({ NODE_ENV: "production", DATABASE_URL: "postgres://u@h/db" }),
+    ).toThrow(/password is required/);
+  });
+
+  test.each([
+    [{ DATABASE_URL: "not a url" }, /not a valid URL/],
+    [{ DATABASE_URL: "mysql://u:p@h/db" }, /must start with postgres/],
+    [{ DATABASE_URL: "postgres://u:p@h:5432/" }, /names no database/],
+    [{ AUDIT_DB_PORT: "70000" }, /AUDIT_DB_PORT must be a port/],
+    [{ NODE_ENV: "staging" }, /NODE_ENV must be/],
+  ])("bad configuration %p is a one-line ConfigError", (env, message) => {
+    expect(() => readConnection(env)).toThrow(message);
+  });
+
+  test("error messages never contain the password", () => {
+    try {
+      readConnection({ DATABASE_URL: "postgres://u:hunter22@h:99999/db" });
+      throw new Error("expected a ConfigError");
+    } catch (error) {
+      expect((error as Error).message).not.toContain("hunter22");
+    }
+  });
+});
+
+describe("DataSource options", () => {
+  test("never auto-run, never synchronize, one transaction per migration", () => {
+    for (const NODE_ENV of ["development", "test", "production"]) {
+      const options = buildDataSourceOptions({
+        NODE_ENV,
+        AUDIT_DB_PASSWORD: "x",
+        AUDIT_DB_NAME: "a",
+        AUDIT_DB_USER: "b",
+      });
+      expect(options.migrationsRun).toBe(false);
+      expect(options.synchronize).toBe(false);
+      expect(options.migrationsTransactionMode).toBe("each");
+      expect(options.migrations?.length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  test("logging per environment", () => {
+    const base = { AUDIT_DB_PASSWORD: "x", AUDIT_DB_NAME: "a", AUDIT_DB_USER: "b" };
+    expect(buildDataSourceOptions({ ...base, NODE_ENV: "development" }).logging).toEqual([
+      "migration",
+      "warn",
+      "error",
+    ]);
+    expect(buildDataSourceOptions({ ...base, NODE_ENV: "production" }).logging).toEqual(["error"]);
+    expect(buildDataSourceOptions({ ...base, NODE_ENV: "test" }).logging).toBe(false);
+  });
+});
+
+describe("redact", () => {
+  test("hides URL passwords and given secrets, plain and URL-encoded", () => {
+    expect(redact("connect postgres://u:pa%20ss@h/db failed")).toContain("postgres://u:***@");
+    expect(redact("postgres://user:s3cr%2Ft@host:5432/db")).toBe(
+      "postgres://user:***@host:5432/db",
+    );
+    expect(redact("password s3cr/t and s3cr%2Ft", ["s3cr/t"])).toBe("password *** and ***");
+  });
+});
