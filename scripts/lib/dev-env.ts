@@ -97,11 +97,14 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
       `the embedded dev database listens on 127.0.0.1, but the configuration points at ${env.connection.host}: use --db external for a server of your own`,
     );
   }
-  if (await env.embedded.isRunning()) return;
-  const fresh = !env.embedded.isInitialised();
-  out.progress(
-    `Starting the embedded PostgreSQL on 127.0.0.1:${env.connection.port} (${fresh ? "new cluster in" : "data in"} .data/postgres)…`,
-  );
+  const running = await env.embedded.runningPort();
+  if (running === env.connection.port) return;
+  if (running === undefined) {
+    const fresh = !env.embedded.isInitialised();
+    out.progress(
+      `Starting the embedded PostgreSQL on 127.0.0.1:${env.connection.port} (${fresh ? "new cluster in" : "data in"} .data/postgres)…`,
+    );
+  }
   await env.embedded.initialise();
   await env.embedded.start();
   if (await env.embedded.ensureDatabase(env.connection.database)) {

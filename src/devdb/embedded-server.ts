@@ -113,30 +113,50 @@ export class EmbeddedServer {
     }
   }
 
+  /**
+   * The port of the running server, from its postmaster.pid, or undefined when it is not running.
+   * Read directly rather than through `pg_ctl status`: no process to spawn, and no user switch.
+   */
+  async runningPort(): Promise<number | undefined> {
+    const pidFile = Bun.file(join(this.dataDir, "postmaster.pid"));
+    if (!(await pidFile.exists())) return undefined;
+    const [pid, , , port] = (await pidFile.text()).split("\n");
+    try {
+      process.kill(Number(pid), 0);
+    } catch (error) {
+      // EPERM: alive but owned by another user (the postgres user when we are not root).
+      if ((error as { code?: string }).code !== "EPERM") return undefined;
+    }
+    return Number(port);
+  }
+
   async isRunning(): Promise<boolean> {
-    if (!this.isInitialised()) return false;
-    const status = await $({
-      nothrow: true,
-      quiet: true,
-    })`${this.runAs} ${this.bin("pg_ctl")} status -D ${this.dataDir}`;
-    return status.exitCode === 0;
+    return (await this.runningPort()) !== undefined;
   }
 
   /** Starts the server in the background and waits until it accepts connections. */
   async start(): Promise<void> {
-    if (await this.isRunning()) return;
+    const running = await this.runningPort();
+    if (running === this.options.port) return;
+    if (running !== undefined) {
+      fail(
+        `the embedded PostgreSQL in ${this.options.dir} is running on port ${running}, not ${this.options.port}: stop it first (bun run dev down)`,
+      );
+    }
+    const logBefore = Bun.file(this.logFile).size; // 0 when missing: only this start's lines count
     const result = await $({
       nothrow: true,
       quiet: true,
     })`${this.runAs} ${this.bin("pg_ctl")} start \
       -D ${this.dataDir} -l ${this.logFile} -w -t 60 -o ${`-p ${this.options.port}`}`;
     if (result.exitCode !== 0) {
-      const log = (await Bun.file(this.logFile).exists())
-        ? await Bun.file(this.logFile).text()
-        : "";
-      fail(
-        `PostgreSQL did not start on port ${this.options.port}: ${lastLine(log || result.stderr)}`,
-      );
+      const log = await Bun.file(this.logFile)
+        .slice(logBefore)
+        .text()
+        .catch(() => "");
+      // Log lines start with "2026-… UTC [pid] "; the message after it is what helps.
+      const reason = lastLine(log || result.stderr, /FATAL|ERROR|could not/).replace(/^.*?\] /, "");
+      fail(`PostgreSQL did not start on port ${this.options.port}: ${reason}`);
     }
     await this.ensureDatabase("postgres");
   }
@@ -191,7 +211,9 @@ export class EmbeddedServer {
   }
 }
 
-function lastLine(text: string): string {
+/** The last line of a tool's output, preferring the last one that matches `important`. */
+function lastLine(text: string, important?: RegExp): string {
   const lines = text.trim().split("\n").filter(Boolean);
-  return lines.at(-1) ?? "no output";
+  const pick = (important && lines.findLast((line) => important.test(line))) ?? lines.at(-1);
+  return pick ?? "no output";
 }

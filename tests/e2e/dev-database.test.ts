@@ -1,0 +1,112 @@
+import { expect, test } from "bun:test";
+import pg from "pg";
+import { DEV_DEFAULTS } from "../../src/config/connection.ts";
+import { migrations } from "../../src/db/migrations.ts";
+import { databaseEnv, freshDatabase } from "../support/database.ts";
+import { dev, projectCopy } from "../support/project.ts";
+import { freePort } from "../support/server.ts";
+
+async function devQuery(port: number, sql: string) {
+  const client = new pg.Client({ ...DEV_DEFAULTS, port });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+test("embedded dev database: started on demand, status, logs, reset, down", async () => {
+  const cwd = await projectCopy();
+  const port = freePort();
+  // No BACKUPCTL_DEV_DB: with no Docker engine on this machine, auto picks the embedded server.
+  const env = { AUDIT_DB_PORT: String(port) };
+  const status = async () => JSON.parse((await dev(cwd, ["status", "--json"], env)).stdout);
+  try {
+    const show = await dev(cwd, ["migrate:show"], env);
+    expect(show.exitCode).toBe(0);
+    expect(show.stderr).toContain(`Starting the embedded PostgreSQL on 127.0.0.1:${port}`);
+    expect(await status()).toMatchObject({
+      engine: "embedded",
+      running: true,
+      reachable: true,
+      applied: 0,
+    });
+
+    const again = await dev(cwd, ["up"], env);
+    expect(again.exitCode).toBe(0);
+    expect(again.stderr).not.toContain("Starting");
+
+    const logs = await dev(cwd, ["logs", "-n", "50"], env);
+    expect(logs.exitCode).toBe(0);
+    expect(logs.stdout).toContain("database system is ready to accept connections");
+
+    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+    await devQuery(
+      port,
+      "INSERT INTO backup_log (id, project_name, status, started_at) VALUES (gen_random_uuid(), 'p', 'started', now())",
+    );
+
+    const refused = await dev(cwd, ["reset"], env);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain("--yes");
+    expect(await devQuery(port, "SELECT count(*)::int AS n FROM backup_log")).toEqual([{ n: 1 }]);
+
+    const reset = await dev(cwd, ["reset", "--yes"], env);
+    expect(reset.exitCode).toBe(0);
+    expect(await devQuery(port, "SELECT count(*)::int AS n FROM backup_log")).toEqual([{ n: 0 }]);
+    expect(await status()).toMatchObject({ applied: migrations.length, pending: 0 });
+
+    const down = await dev(cwd, ["down"], env);
+    expect(down.exitCode).toBe(0);
+    expect(await status()).toMatchObject({ engine: "embedded", running: false });
+    expect((await dev(cwd, ["migrate:show"], env)).stderr).toContain(
+      "Starting the embedded PostgreSQL",
+    );
+  } finally {
+    await dev(cwd, ["down"], env);
+  }
+});
+
+test("psql opens on the dev database without putting the password on its command line", async () => {
+  const cwd = await projectCopy();
+  const db = await freshDatabase();
+  const result = await dev(cwd, ["psql", "-At", "-c", "select 40 + 2"], {
+    ...databaseEnv(db),
+    BACKUPCTL_DEV_DB: "external",
+  });
+  expect(result.exitCode).toBe(0);
+  expect(result.stdout.trim()).toBe("42");
+});
+
+test("commands that manage the server refuse an external database", async () => {
+  const cwd = await projectCopy();
+  for (const command of ["up", "down", "reset", "logs"]) {
+    const result = await dev(cwd, [command, "--db", "external"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain("manage your server yourself");
+  }
+});
+
+test("--db docker without a Docker engine fails with the dev-server exit code", async () => {
+  const cwd = await projectCopy();
+  const result = await dev(cwd, ["up", "--db", "docker"]);
+  expect(result.exitCode).toBe(8);
+  expect(result.stderr).toContain("docker compose up failed");
+});
+
+test("a port already in use: exit 8 and PostgreSQL's reason, not a stack trace", async () => {
+  const cwd = await projectCopy();
+  const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const result = await dev(cwd, ["up"], {
+      AUDIT_DB_PORT: String(busy.port),
+      BACKUPCTL_DEV_DB: "embedded",
+    });
+    expect(result.exitCode).toBe(8);
+    expect(result.stderr).toContain(`error: PostgreSQL did not start on port ${busy.port}: FATAL:`);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  } finally {
+    busy.stop(true);
+  }
+});
