@@ -4,6 +4,7 @@
  * this file is only their registry.
  */
 import { defineCommand } from "citty";
+import { runCli } from "../src/cli/run-cli.ts";
 import { down, logs, psql, reset, status, up } from "./dev/database.ts";
 import {
   migrateCreate,
@@ -13,7 +14,6 @@ import {
   migrateRun,
   migrateShow,
 } from "./dev/migrate.ts";
-import { runCli } from "./lib/cli.ts";
 
 const main = defineCommand({
   meta: {

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
+import { out } from "../../src/cli/output.ts";
 import { describeConnection } from "../../src/config/connection.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
@@ -14,7 +15,6 @@ import {
   openDevDataSource,
   startDevDatabase,
 } from "../lib/dev-env.ts";
-import { out } from "../lib/output.ts";
 
 export const up = defineCommand({
   meta: { name: "up", description: "Start the dev database (created on first use)" },

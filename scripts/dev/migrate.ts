@@ -1,18 +1,21 @@
 import { relative } from "node:path";
 import { defineCommand } from "citty";
+import {
+  applyPending,
+  parseSteps,
+  printStatus,
+  revertSteps,
+  showArgs,
+} from "../../src/cli/migration-commands.ts";
+import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile } from "../../src/migrate/files.ts";
 import { diffSchema, emptyMigration, generateMigration } from "../../src/migrate/generate.ts";
 import { assertMigrationName } from "../../src/migrate/naming.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
-import { revertLast } from "../../src/migrate/revert.ts";
-import { runMigrations } from "../../src/migrate/run.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
-import { out } from "../lib/output.ts";
-
-const progressLogger = { info: out.progress, warn: out.warn };
 
 const nameArg = {
   name: {
@@ -41,46 +44,16 @@ export const migrateRun = defineCommand({
     description: "Apply every pending migration, each in its own transaction",
   },
   args: { ...dbArg },
-  run: ({ args }) =>
-    withDataSource(args.db, async (ds) => {
-      const { applied } = await runMigrations(ds, progressLogger);
-      if (applied.length === 0) out.success("Nothing to run: the database is up to date");
-      for (const name of applied) out.success(`applied ${name}`);
-    }),
+  run: ({ args }) => withDataSource(args.db, (ds) => applyPending(ds)),
 });
 
 export const migrateShow = defineCommand({
   meta: { name: "migrate:show", description: "List migrations: [X] applied, [ ] pending" },
-  args: {
-    ...dbArg,
-    json: { type: "boolean", description: "print JSON to stdout" },
-    "exit-code": { type: "boolean", description: `exit ${5} when migrations are pending` },
-  },
+  args: { ...dbArg, ...showArgs },
   run: ({ args }) =>
-    withDataSource(args.db, async (ds) => {
-      const states = await migrationStatus(ds);
-      const pending = pendingOf(states).length;
-      if (args.json) {
-        out.data(
-          JSON.stringify(
-            { migrations: states, applied: states.length - pending, pending },
-            null,
-            2,
-          ),
-        );
-      } else {
-        for (const state of states) {
-          const note = state.missingFromSource
-            ? "   (applied, but its file is missing from migrations/)"
-            : "";
-          out.data(`${state.applied ? "[X]" : "[ ]"} ${state.name}${note}`);
-        }
-        out.progress(`${states.length - pending} applied, ${pending} pending`);
-      }
-      if (args["exit-code"] && pending > 0) {
-        throw new MigrateError("pending", `${pending} migration(s) pending`);
-      }
-    }),
+    withDataSource(args.db, (ds) =>
+      printStatus(ds, { json: args.json, exitCode: args["exit-code"] }),
+    ),
 });
 
 export const migrateRevert = defineCommand({
@@ -88,12 +61,15 @@ export const migrateRevert = defineCommand({
     name: "migrate:revert",
     description: "Revert the most recently applied migration (runs its down())",
   },
-  args: { ...dbArg },
-  run: ({ args }) =>
-    withDataSource(args.db, async (ds) => {
-      const { reverted } = await revertLast(ds);
-      out.success(`reverted ${reverted}`);
-    }),
+  args: {
+    ...dbArg,
+    steps: {
+      type: "string",
+      default: "1",
+      description: "how many migrations to revert, newest first",
+    },
+  },
+  run: ({ args }) => withDataSource(args.db, (ds) => revertSteps(ds, parseSteps(args.steps))),
 });
 
 export const migrateGenerate = defineCommand({

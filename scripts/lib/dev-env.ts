@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { DataSource } from "typeorm";
 import { $ } from "zx";
+import { addSecret, out } from "../../src/cli/output.ts";
 import {
   type ConnectionSettings,
   describeConnection,
@@ -11,7 +12,6 @@ import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
-import { addSecret, out } from "./output.ts";
 
 /**
  * The dev database and how to reach it. Three engines:

@@ -1,5 +1,5 @@
 import { stripVTControlCharacters } from "node:util";
-import { redact } from "../../src/config/redact.ts";
+import { redact } from "../config/redact.ts";
 
 /**
  * Where a CLI's words go: progress and errors to stderr, data to stdout. Colour only on a

@@ -1,6 +1,6 @@
-import { type CommandDef, renderUsage, runCommand } from "citty";
-import { ConfigError } from "../../src/config/connection.ts";
-import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
+import { type ArgsDef, type CommandDef, renderUsage, runCommand } from "citty";
+import { ConfigError } from "../config/connection.ts";
+import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
 import { out } from "./output.ts";
 
 /**
@@ -8,13 +8,17 @@ import { out } from "./output.ts";
  * failure becomes one `error: …` line and the exit code of its kind (README, "Exit codes"). Stack
  * traces only with DEBUG=1.
  */
-export async function runCli(
-  main: CommandDef,
+export async function runCli<T extends ArgsDef>(
+  main: CommandDef<T>,
   rawArgs: string[] = process.argv.slice(2),
 ): Promise<never> {
   const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
   try {
-    if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    if (
+      (rawArgs.length === 0 && !main.run) ||
+      rawArgs.includes("--help") ||
+      rawArgs.includes("-h")
+    ) {
       out.raw(process.stdout, await usageFor(main, rawArgs));
       process.exit(EXIT_CODES.ok);
     }
@@ -25,11 +29,16 @@ export async function runCli(
   }
 }
 
-async function usageFor(main: CommandDef, rawArgs: string[]): Promise<string> {
+async function usageFor<T extends ArgsDef>(
+  main: CommandDef<T>,
+  rawArgs: string[],
+): Promise<string> {
   const subCommands = (main.subCommands ?? {}) as Record<string, CommandDef>;
   const sub = rawArgs.find((arg) => !arg.startsWith("-"));
   const command = sub ? subCommands[sub] : undefined;
-  return command ? renderUsage(command, main) : renderUsage(main);
+  // citty's usage renderer is typed for the base args shape; the command is the same object.
+  const root = main as unknown as CommandDef;
+  return command ? renderUsage(command, root) : renderUsage(root);
 }
 
 /** Prints one line for the failure and returns its exit code. */
