@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { $ } from "zx";
 import { out } from "../../src/cli/output.ts";
 import { describeConnection } from "../../src/config/connection.ts";
-import { MigrateError } from "../../src/migrate/errors.ts";
+import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import {
@@ -100,20 +100,25 @@ export const status = defineCommand({
         report.error = error instanceof Error ? error.message : String(error);
       }
     }
-    if (args.json) {
-      out.data(JSON.stringify(report, null, 2));
-      return;
-    }
-    for (const [key, value] of Object.entries(report)) out.data(`${`${key}:`.padEnd(11)}${value}`);
+    if (args.json) out.data(JSON.stringify(report, null, 2));
+    else
+      for (const [key, value] of Object.entries(report))
+        out.data(`${`${key}:`.padEnd(11)}${value}`);
+    // A server that should answer and does not is worth a non-zero exit to scripts.
+    if (report.reachable === false) process.exitCode = EXIT_CODES.connect;
   },
 });
 
 export const psql = defineCommand({
-  meta: { name: "psql", description: "Open psql on the dev database (extra arguments go to psql)" },
+  meta: {
+    name: "psql",
+    description:
+      "Open psql on the dev database (arguments after the command, or after --, go to psql)",
+  },
   args: { ...dbArg },
   run: async ({ args, rawArgs }) => {
     const env = await devEnv(args.db);
-    const passThrough = rawArgs.filter((arg) => !arg.startsWith("--db"));
+    const passThrough = psqlArguments(rawArgs);
     if (env.engine === "docker") {
       const { user, database } = env.connection;
       await mustSucceed(
@@ -139,6 +144,19 @@ export const psql = defineCommand({
     if (result.exitCode !== 0) process.exitCode = result.exitCode ?? 1;
   },
 });
+
+/** Everything given to `psql` except the toolkit's own --db option and a separating `--`. */
+export function psqlArguments(rawArgs: string[]): string[] {
+  const separator = rawArgs.indexOf("--");
+  if (separator >= 0) return rawArgs.slice(separator + 1);
+  const args: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] as string;
+    if (arg === "--db") i++;
+    else if (!arg.startsWith("--db=")) args.push(arg);
+  }
+  return args;
+}
 
 export const logs = defineCommand({
   meta: { name: "logs", description: "Show the dev database server log" },

@@ -100,17 +100,17 @@ export const migrateGenerate = defineCommand({
     await withDataSource(args.db, async (ds) => {
       if (args.check || name === undefined) return checkInSync(ds);
       const migration = await generateMigration(ds, name);
+      if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {
+        out.warn(
+          "this migration drops a column and its data (TypeORM recreates a column to rename it or change its type): to keep the data, write it with migrate:create (renameColumn, ALTER COLUMN … TYPE … USING)",
+        );
+      }
       if (args["dry-run"]) {
         out.data(migration.source);
         return;
       }
       out.progress("The record differs from the database; the migration will run:");
       for (const q of migration.diff.up) out.progress(`  ${q.query};`);
-      if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {
-        out.warn(
-          "this migration drops a column and its data (TypeORM recreates a column to rename it or change its type): to keep the data, write it with migrate:create (renameColumn, ALTER COLUMN … TYPE … USING)",
-        );
-      }
       const path = await addMigrationFile(PROJECT_PATHS, migration, name);
       out.data(relative(PROJECT_ROOT, path));
       out.success("Review it, then run: bun run dev migrate:run");

@@ -14,16 +14,15 @@ export async function runCli<T extends ArgsDef>(
 ): Promise<never> {
   const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
   try {
-    if (
-      (rawArgs.length === 0 && !main.run) ||
-      rawArgs.includes("--help") ||
-      rawArgs.includes("-h")
-    ) {
+    // Arguments after `--` belong to another program (psql): its --help is not ours.
+    const own = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+    if ((rawArgs.length === 0 && !main.run) || own.includes("--help") || own.includes("-h")) {
       out.raw(process.stdout, await usageFor(main, rawArgs));
       process.exit(EXIT_CODES.ok);
     }
     await runCommand(main, { rawArgs });
-    process.exit(EXIT_CODES.ok);
+    // A command that ran another program (psql) may have set the exit code to pass on.
+    process.exit(Number(process.exitCode ?? EXIT_CODES.ok));
   } catch (error) {
     process.exit(report(error, name));
   }

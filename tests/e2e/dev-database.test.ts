@@ -68,15 +68,30 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
   }
 });
 
-test("psql opens on the dev database without putting the password on its command line", async () => {
+test("psql: arguments pass through, its exit code comes back, --db is the toolkit's", async () => {
   const cwd = await projectCopy();
   const db = await freshDatabase();
-  const result = await dev(cwd, ["psql", "-At", "-c", "select 40 + 2"], {
-    ...databaseEnv(db),
-    BACKUPCTL_DEV_DB: "external",
-  });
-  expect(result.exitCode).toBe(0);
-  expect(result.stdout.trim()).toBe("42");
+  const env = databaseEnv(db);
+  const ok = await dev(cwd, ["psql", "--db", "external", "-At", "-c", "select 40 + 2"], env);
+  expect(ok.exitCode).toBe(0);
+  expect(ok.stdout.trim()).toBe("42");
+  const failed = await dev(cwd, ["psql", "--db=external", "-c", "select 1/0"], env);
+  expect(failed.exitCode).toBe(1); // psql's own code for a failed -c statement
+  expect(failed.stderr).toContain("division by zero");
+  const help = await dev(cwd, ["psql", "--db", "external", "--", "--version"], env);
+  expect(help.stdout).toMatch(/^psql \(PostgreSQL\)/);
+});
+
+test("status exits 3 when the database it should reach does not answer", async () => {
+  const cwd = await projectCopy();
+  const db = await freshDatabase();
+  const result = await dev(
+    cwd,
+    ["status", "--json", "--db", "external"],
+    databaseEnv({ ...db, port: 1 }),
+  );
+  expect(result.exitCode).toBe(3);
+  expect(JSON.parse(result.stdout)).toMatchObject({ engine: "external", reachable: false });
 });
 
 test("commands that manage the server refuse an external database", async () => {
