@@ -1,0 +1,47 @@
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../../src/db/paths.ts";
+import { run } from "./project.ts";
+
+let built: Promise<string> | undefined;
+
+/** Builds the migrator binary once per test run with `bun run build`, the way a user builds it. */
+export function buildMigrator(): Promise<string> {
+  built ??= (async () => {
+    const dir = join(tmpdir(), `backupctl-dist-${randomBytes(4).toString("hex")}`);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const outfile = join(dir, "migrator");
+    const result = await run([process.execPath, "run", "build", "--outfile", outfile], {
+      cwd: PROJECT_ROOT,
+    });
+    if (result.exitCode !== 0) throw new Error(`bun run build failed: ${result.stderr}`);
+    return outfile;
+  })();
+  return built;
+}
+
+/** An empty working directory: no node_modules, no migrations, no .env next to the binary. */
+export async function emptyDir(): Promise<string> {
+  const dir = join(tmpdir(), `backupctl-empty-${randomBytes(4).toString("hex")}`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}
+
+/** Runs the binary with an environment of only the given variables (no PATH, no HOME). */
+export async function migrator(binary: string, args: string[], env: Record<string, string>) {
+  const proc = Bun.spawn([binary, ...args], {
+    cwd: await emptyDir(),
+    env,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, exitCode };
+}
