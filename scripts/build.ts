@@ -18,7 +18,9 @@ import { runCli } from "../src/cli/run-cli.ts";
 import { PROJECT_ROOT } from "../src/db/paths.ts";
 import { MigrateError } from "../src/migrate/errors.ts";
 
+/** The git revision to bake in: BUILD_REVISION when set (image builds have no .git), else git's. */
 async function gitRevision(): Promise<string> {
+  if (process.env.BUILD_REVISION) return process.env.BUILD_REVISION;
   const rev = await $({
     nothrow: true,
     quiet: true,
