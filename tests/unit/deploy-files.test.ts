@@ -19,6 +19,7 @@ type Service = {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   ports?: string[];
+  volumes?: string[];
   restart?: string;
 };
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
