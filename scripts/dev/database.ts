@@ -2,6 +2,7 @@ import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
 import { out } from "../../src/cli/output.ts";
+import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
 import { describeConnection } from "../../src/config/connection.ts";
 import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
@@ -35,6 +36,9 @@ export const down = defineCommand({
     requireManaged(env, "down");
     if (env.engine === "docker") {
       await mustSucceed(compose("down"), "docker compose down");
+    } else if (!(await env.embedded.isRunning())) {
+      out.success("The dev database is not running");
+      return;
     } else {
       await env.embedded.stop();
     }
@@ -109,41 +113,43 @@ export const status = defineCommand({
   },
 });
 
-export const psql = defineCommand({
-  meta: {
-    name: "psql",
-    description:
-      "Open psql on the dev database (arguments after the command, or after --, go to psql)",
-  },
-  args: { ...dbArg },
-  run: async ({ args, rawArgs }) => {
-    const env = await devEnv(args.db);
-    const passThrough = psqlArguments(rawArgs);
-    if (env.engine === "docker") {
-      const { user, database } = env.connection;
-      await mustSucceed(
-        compose("exec", "postgres", "psql", "-U", user, "-d", database, ...passThrough),
-        "psql",
-      );
-      return;
-    }
-    if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
-      throw new MigrateError(
-        "devServer",
-        "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
-      );
-    }
-    if (env.engine === "embedded") await startDevDatabase(env);
-    const { host, port, user, database, password } = env.connection;
-    // The password travels in PGPASSWORD, never on the command line where `ps` would show it.
-    const result = await $({
-      nothrow: true,
-      stdio: "inherit",
-      env: { ...process.env, PGPASSWORD: password },
-    })`psql -h ${host} -p ${port} -U ${user} -d ${database} ${passThrough}`;
-    if (result.exitCode !== 0) process.exitCode = result.exitCode ?? 1;
-  },
-});
+export const psql = allowUnknownOptions(
+  defineCommand({
+    meta: {
+      name: "psql",
+      description:
+        "Open psql on the dev database (arguments after the command, or after --, go to psql)",
+    },
+    args: { ...dbArg },
+    run: async ({ args, rawArgs }) => {
+      const env = await devEnv(args.db);
+      const passThrough = psqlArguments(rawArgs);
+      if (env.engine === "docker") {
+        const { user, database } = env.connection;
+        await mustSucceed(
+          compose("exec", "postgres", "psql", "-U", user, "-d", database, ...passThrough),
+          "psql",
+        );
+        return;
+      }
+      if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
+        throw new MigrateError(
+          "devServer",
+          "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
+        );
+      }
+      if (env.engine === "embedded") await startDevDatabase(env);
+      const { host, port, user, database, password } = env.connection;
+      // The password travels in PGPASSWORD, never on the command line where `ps` would show it.
+      const result = await $({
+        nothrow: true,
+        stdio: "inherit",
+        env: { ...process.env, PGPASSWORD: password },
+      })`psql -h ${host} -p ${port} -U ${user} -d ${database} ${passThrough}`;
+      if (result.exitCode !== 0) process.exitCode = result.exitCode ?? 1;
+    },
+  }),
+);
 
 /** Everything given to `psql` except the toolkit's own --db option and a separating `--`. */
 export function psqlArguments(rawArgs: string[]): string[] {

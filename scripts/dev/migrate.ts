@@ -17,10 +17,11 @@ import { writeRegistry } from "../../src/migrate/registry.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
 
+/** Optional for citty, so a missing name gets the same message from every command. */
 const nameArg = {
   name: {
     type: "positional",
-    required: true,
+    required: false,
     description: "PascalCase migration name, e.g. AddTagsToBackupLog",
   },
 } as const;
@@ -91,12 +92,7 @@ export const migrateGenerate = defineCommand({
     },
   },
   run: async ({ args }) => {
-    const name = args.name === undefined ? undefined : String(args.name);
-    if (!args.check) {
-      if (name === undefined)
-        throw new MigrateError("usage", "migrate:generate needs a name, e.g. AddTagsToBackupLog");
-      assertMigrationName(name);
-    }
+    const name = args.check ? undefined : requireName(args.name, "migrate:generate");
     await withDataSource(args.db, async (ds) => {
       if (args.check || name === undefined) return checkInSync(ds);
       const migration = await generateMigration(ds, name);
@@ -117,6 +113,18 @@ export const migrateGenerate = defineCommand({
     });
   },
 });
+
+function requireName(value: unknown, command: string): string {
+  if (value === undefined || value === "") {
+    throw new MigrateError(
+      "usage",
+      `${command} needs a migration name, e.g. ${command} AddTagsToBackupLog`,
+    );
+  }
+  const name = String(value);
+  assertMigrationName(name);
+  return name;
+}
 
 async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
   const pending = pendingOf(await migrationStatus(ds));
@@ -142,11 +150,11 @@ export const migrateCreate = defineCommand({
   meta: {
     name: "migrate:create",
     description:
-      "Write an empty migration to fill in by hand (indexes, data migrations, SQL generate cannot express)",
+      "Write a migration template to fill in by hand (data migrations, renames and type changes that keep data, SQL generate cannot express)",
   },
   args: { ...nameArg },
   run: async ({ args }) => {
-    const name = String(args.name);
+    const name = requireName(args.name, "migrate:create");
     const migration = emptyMigration(name);
     const path = await addMigrationFile(PROJECT_PATHS, migration, name);
     out.data(relative(PROJECT_ROOT, path));

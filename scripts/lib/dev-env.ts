@@ -129,8 +129,22 @@ export async function openDevDataSource(
   );
   const dataSource = await openDataSource(
     withStderrLogging(buildDataSourceOptions(process.env, env.connection)),
-  );
+  ).catch((error: unknown) => {
+    throw withDevHint(error, env);
+  });
   return { dataSource, env };
+}
+
+/** The embedded cluster keeps the password it was created with; say how to get past a changed one. */
+function withDevHint(error: unknown, env: DevEnv): unknown {
+  const code = (error as { cause?: { code?: string } }).cause?.code;
+  if (env.engine !== "embedded" || code !== "28P01" || !(error instanceof MigrateError))
+    return error;
+  return new MigrateError(
+    "connect",
+    `${error.message} (the embedded cluster keeps the password it was created with: if AUDIT_DB_PASSWORD changed, \`bun run dev reset --yes\` recreates it)`,
+    { cause: error.cause },
+  );
 }
 
 export function describeDevTarget(env: DevEnv): string {

@@ -20,6 +20,7 @@ export async function runCli<T extends ArgsDef>(
       out.raw(process.stdout, await usageFor(main, rawArgs));
       process.exit(EXIT_CODES.ok);
     }
+    assertKnownOptions(main as unknown as CommandDef, own, name);
     await runCommand(main, { rawArgs });
     // A command that ran another program (psql) may have set the exit code to pass on.
     process.exit(Number(process.exitCode ?? EXIT_CODES.ok));
@@ -38,6 +39,43 @@ async function usageFor<T extends ArgsDef>(
   // citty's usage renderer is typed for the base args shape; the command is the same object.
   const root = main as unknown as CommandDef;
   return command ? renderUsage(command, root) : renderUsage(root);
+}
+
+const passThrough = new WeakSet<object>();
+
+/** Marks a command whose unknown options belong to the program it runs (psql). */
+export function allowUnknownOptions<C extends object>(command: C): C {
+  passThrough.add(command);
+  return command;
+}
+
+/**
+ * citty ignores options it does not know, so `migrate:revert --dry-run` would really revert and
+ * a typo such as `--dryrun` would be dropped silently. Here an unknown option is a usage error.
+ */
+function assertKnownOptions(main: CommandDef, args: string[], cliName: string): void {
+  const subCommands = (main.subCommands ?? {}) as Record<string, CommandDef>;
+  const subName = args.find((arg) => !arg.startsWith("-"));
+  const command = main.subCommands ? (subName ? subCommands[subName] : undefined) : main;
+  if (!command || passThrough.has(command)) return;
+  const known = new Set<string>();
+  for (const [key, def] of Object.entries((command.args ?? {}) as ArgsDef)) {
+    if (def.type === "positional") continue;
+    known.add(key);
+    if (def.type === "boolean") known.add(`no-${key}`);
+    const alias = "alias" in def ? def.alias : undefined;
+    for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) known.add(a);
+  }
+  for (const arg of args) {
+    if (!arg.startsWith("-") || /^-\d/.test(arg)) continue;
+    const names = arg.startsWith("--") ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
+    const unknown = names.find((n) => !known.has(n));
+    if (unknown !== undefined) {
+      const shown = arg.startsWith("--") ? `--${unknown}` : `-${unknown}`;
+      const where = command === main ? cliName : `${cliName} ${subName}`;
+      throw new MigrateError("usage", `unknown option ${shown} (see ${where} --help)`);
+    }
+  }
 }
 
 /** Prints one line for the failure and returns its exit code. */

@@ -20,6 +20,16 @@ export const EXIT_CODES = {
   nothingToDo: 7,
   /** The dev database server could not be started, stopped or reached as a process. */
   devServer: 8,
+  /** Another migrator held the migration lock for longer than --lock-timeout. */
+  lock: 9,
+  /** An applied migration's source changed since it was applied (and was not accepted). */
+  checksum: 10,
+  /** `migrate:lint` (or check) found a destructive or lock-heavy statement without a reviewed exception. */
+  lint: 11,
+  /** `migrate:verify` (or check): a migration's down() does not restore the schema its up() changed. */
+  irreversible: 12,
+  /** `migrate:check`: src/db/migrations.ts does not list exactly the files in migrations/. */
+  registryStale: 13,
 } as const;
 
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;

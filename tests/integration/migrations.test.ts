@@ -33,9 +33,10 @@ async function columns(db: ConnectionSettings) {
 }
 
 describe("the project's migrations", () => {
-  test("reproduce the field schema of backup_log exactly", async () => {
+  test("the two field migrations reproduce the schema of backup_log in the field exactly", async () => {
     const db = await freshDatabase();
-    await runMigrations(await open(db));
+    // Only the migrations applied in the field: later ones may add columns of their own.
+    await runMigrations(await open(db, migrations.slice(0, 2)));
     const byName = Object.fromEntries((await columns(db)).map((c) => [c.column_name, c]));
     const expected: Record<string, [string, "YES" | "NO", string | null]> = {
       id: ["uuid", "NO", null],
@@ -76,6 +77,7 @@ describe("the project's migrations", () => {
         WHERE i.indrelid = 'backup_log'::regclass AND i.indisprimary`,
     );
     expect(pk.map((r) => r.attname)).toEqual(["id"]);
+    await runMigrations(await open(db));
     const indexes = await query(
       db,
       "SELECT indexdef FROM pg_indexes WHERE tablename = 'backup_log' ORDER BY indexname",

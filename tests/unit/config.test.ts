@@ -50,12 +50,16 @@ describe("connection settings", () => {
   });
 
   test.each([
-    [{ DATABASE_URL: "not a url" }, /not a valid URL/],
-    [{ DATABASE_URL: "mysql://u:p@h/db" }, /must start with postgres/],
-    [{ DATABASE_URL: "postgres://u:p@h:5432/" }, /names no database/],
-    [{ AUDIT_DB_PORT: "70000" }, /AUDIT_DB_PORT must be a port/],
-    [{ NODE_ENV: "staging" }, /NODE_ENV must be/],
-  ])("bad configuration %p is a one-line ConfigError", (env, message) => {
+    ["DATABASE_URL=not a url", { DATABASE_URL: "not a url" }, /not a valid URL/],
+    ["DATABASE_URL=mysql://…", { DATABASE_URL: "mysql://u:p@h/db" }, /must start with postgres/],
+    [
+      "DATABASE_URL without a database",
+      { DATABASE_URL: "postgres://u:p@h:5432/" },
+      /names no database/,
+    ],
+    ["AUDIT_DB_PORT=70000", { AUDIT_DB_PORT: "70000" }, /AUDIT_DB_PORT must be a port/],
+    ["NODE_ENV=staging", { NODE_ENV: "staging" }, /NODE_ENV must be/],
+  ])("bad configuration (%s) is a one-line ConfigError", (_label, env, message) => {
     expect(() => readConnection(env)).toThrow(message);
   });
 

@@ -1,0 +1,109 @@
+import type { QueryRunner } from "typeorm";
+
+/**
+ * The ledger: what TypeORM's `migrations` table does not keep. One row per applied migration,
+ * written in the migration's own transaction: the checksum of the source that ran, when, how
+ * long it took, and who applied it. TypeORM's table is left exactly as TypeORM shapes it.
+ */
+export const LEDGER_TABLE = "migrations_ledger";
+
+export interface Applier {
+  host: string;
+  tool: string;
+  version: string;
+}
+
+export interface LedgerEntry {
+  name: string;
+  /** Null for migrations adopted without a known source (applied before the ledger, source since gone). */
+  checksum: string | null;
+  appliedAt: Date | null;
+  durationMs: number | null;
+  appliedBy: string | null;
+  tool: string | null;
+  toolVersion: string | null;
+  /** Applied before the ledger existed; its checksum was taken when it was adopted. */
+  adopted: boolean;
+}
+
+type Queryable = Pick<QueryRunner, "query">;
+
+export async function ensureLedger(runner: Queryable): Promise<void> {
+  await runner.query(`CREATE TABLE IF NOT EXISTS "${LEDGER_TABLE}" (
+    "name" varchar PRIMARY KEY,
+    "checksum" char(64),
+    "applied_at" timestamptz,
+    "duration_ms" integer,
+    "applied_by" varchar,
+    "tool" varchar,
+    "tool_version" varchar,
+    "adopted" boolean NOT NULL DEFAULT false
+  )`);
+}
+
+export async function readLedger(runner: Queryable): Promise<Map<string, LedgerEntry>> {
+  const [{ exists }] = await runner.query("SELECT to_regclass($1) IS NOT NULL AS exists", [
+    `"${LEDGER_TABLE}"`,
+  ]);
+  if (!exists) return new Map();
+  const rows: Record<string, unknown>[] = await runner.query(`SELECT * FROM "${LEDGER_TABLE}"`);
+  return new Map(
+    rows.map((row) => [
+      String(row.name),
+      {
+        name: String(row.name),
+        checksum: (row.checksum as string | null) ?? null,
+        appliedAt: (row.applied_at as Date | null) ?? null,
+        durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+        appliedBy: (row.applied_by as string | null) ?? null,
+        tool: (row.tool as string | null) ?? null,
+        toolVersion: (row.tool_version as string | null) ?? null,
+        adopted: Boolean(row.adopted),
+      },
+    ]),
+  );
+}
+
+export async function recordApplied(
+  runner: Queryable,
+  entry: {
+    name: string;
+    checksum: string | null;
+    durationMs: number | null;
+    applier: Applier;
+    adopted?: boolean;
+  },
+): Promise<void> {
+  await runner.query(
+    `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "duration_ms", "applied_by", "tool", "tool_version", "adopted")
+     VALUES ($1, $2, ${entry.adopted ? "NULL" : "now()"}, $3, $4, $5, $6, $7)
+     ON CONFLICT ("name") DO UPDATE SET "checksum" = EXCLUDED."checksum", "applied_at" = EXCLUDED."applied_at",
+       "duration_ms" = EXCLUDED."duration_ms", "applied_by" = EXCLUDED."applied_by", "tool" = EXCLUDED."tool",
+       "tool_version" = EXCLUDED."tool_version", "adopted" = EXCLUDED."adopted"`,
+    [
+      entry.name,
+      entry.checksum,
+      entry.durationMs,
+      entry.applier.host,
+      entry.applier.tool,
+      entry.applier.version,
+      entry.adopted ?? false,
+    ],
+  );
+}
+
+/** An operator accepted an edited applied migration: the ledger now vouches for the new source. */
+export async function acceptChecksum(
+  runner: Queryable,
+  name: string,
+  checksum: string,
+): Promise<void> {
+  await runner.query(`UPDATE "${LEDGER_TABLE}" SET "checksum" = $2 WHERE "name" = $1`, [
+    name,
+    checksum,
+  ]);
+}
+
+export async function forget(runner: Queryable, name: string): Promise<void> {
+  await runner.query(`DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1`, [name]);
+}
