@@ -1,0 +1,52 @@
+import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "../config/connection.ts";
+import { type ProjectsConfig, parseProjectsConfig } from "./project-config.ts";
+
+/** Where the runtime finds its project config and keeps its own files, from the environment. */
+export interface AppSettings {
+  /** The config path as given (for messages) and resolved. */
+  configSource: string;
+  configPath: string;
+  stateDir: string;
+}
+
+export const DEFAULT_CONFIG = "config/projects.yml";
+export const DEFAULT_STATE_DIR = "data";
+
+export function readAppSettings(
+  env: Record<string, string | undefined> = process.env,
+  cwd: string = process.cwd(),
+): AppSettings {
+  const configSource = env.BACKUPCTL_CONFIG || DEFAULT_CONFIG;
+  return {
+    configSource,
+    configPath: resolve(cwd, configSource),
+    stateDir: resolve(cwd, env.BACKUPCTL_STATE_DIR || DEFAULT_STATE_DIR),
+  };
+}
+
+/** Files under the state dir. Everything there is local to one host. */
+export function statePaths(stateDir: string) {
+  const locksDir = join(stateDir, "locks");
+  return {
+    locksDir,
+    projectLock: (project: string) => join(locksDir, `${project}.lock`),
+    fallbackFile: join(stateDir, "audit-fallback.jsonl"),
+    fallbackLock: join(locksDir, "audit-fallback.lock"),
+  };
+}
+
+export type StatePaths = ReturnType<typeof statePaths>;
+
+export async function loadProjectsConfig(settings: AppSettings): Promise<ProjectsConfig> {
+  const file = Bun.file(settings.configPath);
+  if (!(await file.exists())) {
+    throw new ConfigError(
+      `${settings.configSource} not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG`,
+    );
+  }
+  return parseProjectsConfig(await file.text(), {
+    source: settings.configSource,
+    baseDir: dirname(settings.configPath),
+  });
+}
