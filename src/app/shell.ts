@@ -1,0 +1,137 @@
+/**
+ * Runs one command from the project config through `sh -c`. The text is the user's own shell code
+ * (pipes, redirections), so a shell is intended; values reach it only as environment variables.
+ *
+ * The command gets its own process group, so a timeout or an interrupt stops everything it
+ * started (pg_dump | gzip), not just the shell.
+ */
+
+export interface ShellOptions {
+  cwd: string;
+  env: Record<string, string | undefined>;
+  timeoutMs: number;
+  /** Aborting stops the command like a timeout does (backupctl itself is being stopped). */
+  signal?: AbortSignal;
+  /** How long after SIGTERM the group gets SIGKILL. */
+  killGraceMs?: number;
+}
+
+export interface ShellResult {
+  exitCode: number | null;
+  /** The signal that ended the shell, e.g. "SIGKILL". */
+  signalCode: string | null;
+  /** Why backupctl stopped it, if it did. */
+  stoppedBy: "timeout" | "interrupt" | null;
+  /** The start of stderr (at most STDERR_LIMIT bytes): enough for an error message. */
+  stderr: string;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+/** After the shell exits, a background child may still hold stderr open: stop waiting then. */
+const STDERR_DRAIN_MS = 1000;
+
+export async function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
+  const child = Bun.spawn(["sh", "-c", command], {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "ignore",
+    // The dump goes to $BACKUPCTL_OUTPUT; stdout is not collected (it could be the whole dump).
+    stdout: "ignore",
+    stderr: "pipe",
+    detached: true,
+  });
+  const stderr = collectHead(child.stderr, STDERR_LIMIT);
+
+  let stoppedBy: ShellResult["stoppedBy"] = null;
+  let killTimer: Timer | undefined;
+  const stop = (reason: "timeout" | "interrupt") => {
+    if (stoppedBy) return;
+    stoppedBy = reason;
+    signalGroup(child.pid, "SIGTERM");
+    killTimer = setTimeout(() => signalGroup(child.pid, "SIGKILL"), options.killGraceMs ?? 5000);
+  };
+  const timeoutTimer = setTimeout(() => stop("timeout"), options.timeoutMs);
+  const onAbort = () => stop("interrupt");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+
+  try {
+    await child.exited;
+  } finally {
+    clearTimeout(timeoutTimer);
+    clearTimeout(killTimer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  await Promise.race([stderr.done, Bun.sleep(STDERR_DRAIN_MS)]);
+  stderr.stop();
+  return {
+    exitCode: child.exitCode,
+    signalCode: child.signalCode === null ? null : String(child.signalCode),
+    stoppedBy,
+    stderr: stderr.text(),
+  };
+}
+
+export function succeeded(result: ShellResult): boolean {
+  return result.exitCode === 0 && result.stoppedBy === null;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+/** Reads a stream to its end, keeping only its first `limit` bytes (the rest is drained). */
+function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  const reader = stream.getReader();
+  const done = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      if (kept < limit) {
+        chunks.push(value.subarray(0, limit - kept));
+        kept += Math.min(value.length, limit - kept);
+      }
+    }
+  })().catch(() => {
+    // Cancelled by stop(): what was read so far is the result.
+  });
+  return {
+    done,
+    stop: () => void reader.cancel().catch(() => {}),
+    text: () => Buffer.concat(chunks).toString("utf8"),
+  };
+}
+
+const MESSAGE_LINES = 5;
+const MESSAGE_CHARS = 1000;
+
+/** Why a command failed, in one message for the audit log: the reason, then its first stderr lines. */
+export function explainFailure(result: ShellResult, timeoutSeconds: number): string {
+  const reason = failureReason(result, timeoutSeconds);
+  const excerpt = stderrExcerpt(result.stderr);
+  return excerpt ? `${reason}: ${excerpt}` : `${reason} (nothing on stderr)`;
+}
+
+function failureReason(result: ShellResult, timeoutSeconds: number): string {
+  if (result.stoppedBy === "timeout") return `timed out after ${timeoutSeconds} s`;
+  if (result.stoppedBy === "interrupt") return "interrupted: backupctl was stopped";
+  if (result.exitCode !== null) return `exit code ${result.exitCode}`;
+  return `killed by ${result.signalCode}`;
+}
+
+/** The first non-empty stderr lines, bounded: the error, not a megabyte of progress output. */
+function stderrExcerpt(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== "")
+    .slice(0, MESSAGE_LINES);
+  const text = lines.join("\n");
+  return text.length > MESSAGE_CHARS ? `${text.slice(0, MESSAGE_CHARS - 1)}…` : text;
+}

@@ -1,0 +1,94 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AuditFallbackFile, parseFallbackLine } from "../../src/app/audit-fallback.ts";
+import type { BackupRun } from "../../src/domain/audit/backup-run.ts";
+
+const run: BackupRun = {
+  id: "11111111-2222-4333-8444-555555555555",
+  projectName: "shop",
+  status: "failed",
+  currentStage: { unknown: "encrypt_v2" },
+  startedAt: new Date("2025-03-01T02:00:00.000Z"),
+  completedAt: new Date("2025-03-01T02:00:04.500Z"),
+  dumpSizeBytes: 2 ** 40,
+  encrypted: false,
+  verified: false,
+  backupType: null,
+  snapshotId: null,
+  snapshotMode: null,
+  filesNew: null,
+  filesChanged: null,
+  bytesAdded: null,
+  pruneSnapshotsRemoved: null,
+  localFilesCleaned: null,
+  errorStage: "dump",
+  errorMessage: "exit code 1: pg_dump: error: no\nsecond line",
+  retryCount: 2,
+  durationMs: 4500,
+  createdAt: new Date("2025-03-01T02:00:00.000Z"),
+};
+
+async function fallbackFile(): Promise<AuditFallbackFile> {
+  const dir = await mkdtemp(join(tmpdir(), "backupctl-fallback-"));
+  return new AuditFallbackFile(join(dir, "audit-fallback.jsonl"), join(dir, "locks", "f.lock"));
+}
+
+describe("fallback lines", () => {
+  test("a run survives the round trip, unknown stages and large numbers included", () => {
+    expect(parseFallbackLine(JSON.stringify(run))).toEqual(run);
+  });
+
+  test.each([
+    ["not JSON", "{", /JSON/],
+    ["not an object", "[1]", /not a JSON object/],
+    ["a missing id", JSON.stringify({ ...run, id: undefined }), /id is not a valid string/],
+    [
+      "a bad date",
+      JSON.stringify({ ...run, startedAt: "yesterday" }),
+      /startedAt is not a valid date/,
+    ],
+    [
+      "a fractional count",
+      JSON.stringify({ ...run, retryCount: 1.5 }),
+      /retryCount is not a valid integer/,
+    ],
+    ["a bad status", JSON.stringify({ ...run, status: 7 }), /status is not a valid status/],
+    [
+      "a string flag",
+      JSON.stringify({ ...run, verified: "yes" }),
+      /verified is not a valid boolean/,
+    ],
+  ])("%s is refused", (_, line, message) => {
+    expect(() => parseFallbackLine(line)).toThrow(message);
+  });
+});
+
+describe("the fallback file", () => {
+  test("appends one line per run and drains only what the replay took", async () => {
+    const file = await fallbackFile();
+    for (const id of ["a", "b", "c", "d"]) await file.append({ ...run, id });
+    const offered: string[] = [];
+    const kept = await file.drain(async (line) => {
+      const { id } = JSON.parse(line);
+      offered.push(id);
+      if (id === "b") return "keep";
+      if (id === "c") return "stop";
+      return "replayed";
+    });
+    expect(offered).toEqual(["a", "b", "c"]); // nothing is offered after "stop"
+    expect(kept).toBe(3);
+    const left = (await readFile(file.path, "utf8")).trim().split("\n");
+    expect(left.map((line) => JSON.parse(line).id)).toEqual(["b", "c", "d"]);
+  });
+
+  test("draining everything leaves an empty file; a missing file is nothing to drain", async () => {
+    const file = await fallbackFile();
+    expect(await file.drain(async () => "replayed")).toBe(0);
+    await file.append(run);
+    await writeFile(file.path, `${await readFile(file.path, "utf8")}\n\n`); // blank lines are skipped
+    expect(await file.drain(async () => "replayed")).toBe(0);
+    expect(await readFile(file.path, "utf8")).toBe("");
+  });
+});
