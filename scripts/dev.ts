@@ -10,6 +10,7 @@ import {
   migrateCreate,
   migrateGenerate,
   migrateRegistry,
+  migrateResolve,
   migrateRevert,
   migrateRun,
   migrateShow,
@@ -32,6 +33,7 @@ const main = defineCommand({
     "migrate:revert": migrateRevert,
     "migrate:generate": migrateGenerate,
     "migrate:create": migrateCreate,
+    "migrate:resolve": migrateResolve,
     "migrate:registry": migrateRegistry,
   },
 });

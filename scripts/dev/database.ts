@@ -1,11 +1,11 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
+import { applyPending } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
 import { describeConnection } from "../../src/config/connection.ts";
 import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
-import { runMigrations } from "../../src/migrate/run.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import {
   compose,
@@ -68,12 +68,11 @@ export const reset = defineCommand({
       await env.embedded.destroy();
     }
     await startDevDatabase(env);
-    const { dataSource } = await openDevDataSource(args.db);
+    const context = await openDevDataSource(args.db);
     try {
-      const { applied } = await runMigrations(dataSource, { info: out.progress, warn: out.warn });
-      out.success(`Fresh dev database with ${applied.length} migration(s) applied`);
+      await applyPending(context);
     } finally {
-      await dataSource.destroy();
+      await context.dataSource.destroy();
     }
   },
 });

@@ -2,8 +2,13 @@ import { relative } from "node:path";
 import { defineCommand } from "citty";
 import {
   applyPending,
+  changeArgs,
+  dryRunArg,
+  type MigrationContext,
   parseSteps,
   printStatus,
+  resolve,
+  resolveArgs,
   revertSteps,
   showArgs,
 } from "../../src/cli/migration-commands.ts";
@@ -26,51 +31,64 @@ const nameArg = {
   },
 } as const;
 
-/** Opens the dev DataSource, runs `work`, and always closes the connection. */
-async function withDataSource<T>(
+/** Opens the dev database, runs `work`, and always closes the connection. */
+async function withContext<T>(
   db: string | undefined,
-  work: (ds: import("typeorm").DataSource) => Promise<T>,
+  work: (context: MigrationContext) => Promise<T>,
 ) {
-  const { dataSource } = await openDevDataSource(db);
+  const context = await openDevDataSource(db);
   try {
-    return await work(dataSource);
+    return await work(context);
   } finally {
-    await dataSource.destroy();
+    await context.dataSource.destroy();
   }
 }
 
 export const migrateRun = defineCommand({
   meta: {
     name: "migrate:run",
-    description: "Apply every pending migration, each in its own transaction",
+    description:
+      "Apply every pending migration, each in its own transaction, under the migration lock",
   },
-  args: { ...dbArg },
-  run: ({ args }) => withDataSource(args.db, (ds) => applyPending(ds)),
+  args: { ...dbArg, ...changeArgs, ...dryRunArg },
+  run: ({ args }) => withContext(args.db, (context) => applyPending(context, args)),
 });
 
 export const migrateShow = defineCommand({
-  meta: { name: "migrate:show", description: "List migrations: [X] applied, [ ] pending" },
+  meta: {
+    name: "migrate:show",
+    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
+  },
   args: { ...dbArg, ...showArgs },
   run: ({ args }) =>
-    withDataSource(args.db, (ds) =>
-      printStatus(ds, { json: args.json, exitCode: args["exit-code"] }),
+    withContext(args.db, (context) =>
+      printStatus(context, { json: args.json, exitCode: args["exit-code"] }),
     ),
 });
 
 export const migrateRevert = defineCommand({
   meta: {
     name: "migrate:revert",
-    description: "Revert the most recently applied migration (runs its down())",
+    description: "Revert the most recently applied migration(s), newest first (runs down())",
   },
   args: {
     ...dbArg,
-    steps: {
-      type: "string",
-      default: "1",
-      description: "how many migrations to revert, newest first",
-    },
+    steps: { type: "string", default: "1", description: "how many migrations to revert" },
+    ...changeArgs,
+    ...dryRunArg,
   },
-  run: ({ args }) => withDataSource(args.db, (ds) => revertSteps(ds, parseSteps(args.steps))),
+  run: ({ args }) =>
+    withContext(args.db, (context) => revertSteps(context, parseSteps(args.steps), args)),
+});
+
+export const migrateResolve = defineCommand({
+  meta: {
+    name: "migrate:resolve",
+    description:
+      "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
+  },
+  args: { ...dbArg, ...resolveArgs, ...changeArgs },
+  run: ({ args }) => withContext(args.db, (context) => resolve(context, args)),
 });
 
 export const migrateGenerate = defineCommand({
@@ -93,7 +111,7 @@ export const migrateGenerate = defineCommand({
   },
   run: async ({ args }) => {
     const name = args.check ? undefined : requireName(args.name, "migrate:generate");
-    await withDataSource(args.db, async (ds) => {
+    await withContext(args.db, async ({ dataSource: ds }) => {
       if (args.check || name === undefined) return checkInSync(ds);
       const migration = await generateMigration(ds, name);
       if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import type { DataSource } from "typeorm";
 import { $ } from "zx";
+import pkg from "../../package.json" with { type: "json" };
+import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { addSecret, out } from "../../src/cli/output.ts";
 import {
   type ConnectionSettings,
@@ -11,6 +12,7 @@ import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
+import { defaultApplier } from "../../src/migrate/executor.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
 
 /**
@@ -118,7 +120,7 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
  */
 export async function openDevDataSource(
   flag?: string,
-): Promise<{ dataSource: DataSource; env: DevEnv }> {
+): Promise<MigrationContext & { env: DevEnv }> {
   const env = await devEnv(flag);
   if (await writeRegistry(PROJECT_PATHS))
     out.progress("Updated src/db/migrations.ts to match migrations/");
@@ -132,7 +134,8 @@ export async function openDevDataSource(
   ).catch((error: unknown) => {
     throw withDevHint(error, env);
   });
-  return { dataSource, env };
+  const { checksums } = await import("../../src/db/migrations.ts");
+  return { dataSource, env, checksums, applier: defaultApplier("bun run dev", pkg.version) };
 }
 
 /** The embedded cluster keeps the password it was created with; say how to get past a changed one. */

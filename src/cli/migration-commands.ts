@@ -1,17 +1,28 @@
 import type { DataSource } from "typeorm";
+import type { Checksums } from "../migrate/checksum.ts";
 import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
+import type { ExecuteOptions } from "../migrate/executor.ts";
+import type { Applier } from "../migrate/ledger.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
-import { revertLast } from "../migrate/revert.ts";
+import { resolveMigration } from "../migrate/resolve.ts";
+import { revertMigrations } from "../migrate/revert.ts";
 import { runMigrations } from "../migrate/run.ts";
-import { migrationStatus, pendingOf } from "../migrate/status.ts";
+import { type MigrationState, migrationStatus, pendingOf } from "../migrate/status.ts";
 import { out } from "./output.ts";
 
 /**
- * The printing halves of run/show/revert, shared by `bun run dev migrate:*` and the compiled
- * migrator so both print the same thing for the same database.
+ * The printing halves of run/show/revert/resolve, shared by `bun run dev migrate:*` and the
+ * compiled migrator, so both print the same thing for the same database.
  */
 
 export const progressLogger: MigrateLogger = { info: out.progress, warn: out.warn };
+
+/** What a command needs to touch migrations: the connection and the project's checksums. */
+export interface MigrationContext {
+  dataSource: DataSource;
+  checksums: Checksums;
+  applier: Applier;
+}
 
 export const showArgs = {
   json: { type: "boolean", description: "print JSON to stdout" },
@@ -21,22 +32,76 @@ export const showArgs = {
   },
 } as const;
 
+/** Options of every command that changes the database. */
+export const changeArgs = {
+  "lock-timeout": {
+    type: "string",
+    default: "60",
+    description: "seconds to wait for another migrator's lock",
+  },
+  "accept-changed": {
+    type: "string",
+    description: "comma-separated applied migrations whose edited source you accept",
+  },
+} as const;
+
+export const dryRunArg = {
+  "dry-run": {
+    type: "boolean",
+    description: "print the SQL it would run, inside a transaction that is rolled back",
+  },
+} as const;
+
+interface ChangeFlags {
+  "lock-timeout"?: string;
+  "accept-changed"?: string;
+  "dry-run"?: boolean;
+}
+
+function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
+  const seconds = Number(flags["lock-timeout"] ?? 60);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new MigrateError(
+      "usage",
+      `--lock-timeout must be a number of seconds (got "${flags["lock-timeout"]}")`,
+    );
+  }
+  const options: ExecuteOptions = {
+    logger: progressLogger,
+    checksums: context.checksums,
+    applier: context.applier,
+    lockTimeoutMs: seconds * 1000,
+    acceptChanged: (flags["accept-changed"] ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+    dryRun: Boolean(flags["dry-run"]),
+  };
+  if (options.dryRun) {
+    let current = "";
+    options.onStatement = (migration, sql, parameters) => {
+      if (migration !== current) out.data(`-- ${migration}`);
+      current = migration;
+      out.data(
+        `${sql.trim()};${parameters?.length ? ` -- parameters: ${JSON.stringify(parameters)}` : ""}`,
+      );
+    };
+  }
+  return options;
+}
+
 export async function printStatus(
-  dataSource: DataSource,
+  context: MigrationContext,
   options: { json?: boolean; exitCode?: boolean },
 ): Promise<void> {
-  const states = await migrationStatus(dataSource);
+  const states = await migrationStatus(context.dataSource, context.checksums);
   const pending = pendingOf(states).length;
   if (options.json) {
     const report = { migrations: states, applied: states.length - pending, pending };
     out.data(JSON.stringify(report, null, 2));
   } else {
-    for (const state of states) {
-      const note = state.missingFromSource
-        ? "   (applied, but its file is missing from migrations/)"
-        : "";
-      out.data(`${state.applied ? "[X]" : "[ ]"} ${state.name}${note}`);
-    }
+    const width = Math.max(0, ...states.map((s) => s.name.length));
+    for (const state of states) out.data(statusLine(state, width));
     out.progress(`${states.length - pending} applied, ${pending} pending`);
   }
   if (options.exitCode && pending > 0) {
@@ -44,31 +109,73 @@ export async function printStatus(
   }
 }
 
-export async function applyPending(
-  dataSource: DataSource,
-  options: { json?: boolean } = {},
-): Promise<void> {
-  const { applied } = await runMigrations(dataSource, progressLogger);
-  if (options.json) out.data(JSON.stringify({ applied }, null, 2));
-  if (applied.length === 0) out.success("Nothing to run: the database is up to date");
-  for (const name of applied) out.success(`applied ${name}`);
+/** `[X] Name  2026-11-25 19:20:01Z  15 ms  migrator 0.1.0 on host` */
+export function statusLine(state: MigrationState, width: number): string {
+  const mark = `${state.applied ? "[X]" : "[ ]"} ${state.name}`;
+  if (!state.applied) return mark;
+  const details: string[] = [];
+  if (state.appliedAt) details.push(state.appliedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"));
+  else details.push("applied before the ledger");
+  if (state.durationMs !== null) details.push(`${state.durationMs} ms`);
+  if (state.tool) details.push(`${state.tool}${state.appliedBy ? ` on ${state.appliedBy}` : ""}`);
+  if (state.checksum === "changed") details.push("SOURCE CHANGED SINCE APPLIED");
+  if (state.missingFromSource) details.push("file missing from migrations/");
+  return `${mark.padEnd(width + 4)}  ${details.join("  ")}`;
 }
 
-/** Reverts the last `steps` migrations, newest first; stops early when none are left. */
+export async function applyPending(
+  context: MigrationContext,
+  flags: ChangeFlags & { json?: boolean } = {},
+) {
+  const { applied } = await runMigrations(context.dataSource, executeOptions(context, flags));
+  if (flags.json) out.data(JSON.stringify({ applied }, null, 2));
+  if (applied.length === 0) out.success("Nothing to run: the database is up to date");
+  else if (flags["dry-run"])
+    out.success(`Dry run: ${applied.length} migration(s) ran and were rolled back`);
+  else out.success(`${applied.length} migration(s) applied`);
+}
+
+/** Reverts the last `steps` migrations, newest first. */
 export async function revertSteps(
-  dataSource: DataSource,
+  context: MigrationContext,
   steps: number,
-  options: { json?: boolean } = {},
+  flags: ChangeFlags & { json?: boolean } = {},
 ): Promise<void> {
-  const reverted: string[] = [];
-  for (let i = 0; i < steps; i++) {
-    if (i > 0 && !(await migrationStatus(dataSource)).some((m) => m.applied)) break;
-    reverted.push((await revertLast(dataSource)).reverted);
-    out.success(`reverted ${reverted.at(-1)}`);
-  }
+  const { reverted } = await revertMigrations(
+    context.dataSource,
+    steps,
+    executeOptions(context, flags),
+  );
   if (reverted.length < steps)
     out.warn(`only ${reverted.length} migration(s) were applied; all of them are reverted`);
-  if (options.json) out.data(JSON.stringify({ reverted }, null, 2));
+  if (flags.json) out.data(JSON.stringify({ reverted }, null, 2));
+  if (flags["dry-run"])
+    out.success(`Dry run: ${reverted.length} migration(s) reverted and rolled back`);
+}
+
+export const resolveArgs = {
+  applied: { type: "string", description: "record this migration as applied, without running it" },
+  "rolled-back": {
+    type: "string",
+    description: "record this migration as not applied, without running its down()",
+  },
+} as const;
+
+export async function resolve(
+  context: MigrationContext,
+  flags: ChangeFlags & { applied?: string; "rolled-back"?: string },
+) {
+  const { applied, "rolled-back": rolledBack } = flags;
+  if (Boolean(applied) === Boolean(rolledBack)) {
+    throw new MigrateError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
+  }
+  const change = applied ? { applied } : { rolledBack: rolledBack as string };
+  await resolveMigration(context.dataSource, change, executeOptions(context, flags));
+  out.success(
+    applied
+      ? `recorded ${applied} as applied (it was not run)`
+      : `recorded ${rolledBack} as rolled back (its down() was not run)`,
+  );
 }
 
 export function parseSteps(value: unknown): number {

@@ -1,5 +1,3 @@
-import type { QueryRunner } from "typeorm";
-
 /**
  * The ledger: what TypeORM's `migrations` table does not keep. One row per applied migration,
  * written in the migration's own transaction: the checksum of the source that ran, when, how
@@ -26,7 +24,8 @@ export interface LedgerEntry {
   adopted: boolean;
 }
 
-type Queryable = Pick<QueryRunner, "query">;
+// A QueryRunner or a DataSource: both answer query(sql, params).
+type Queryable = { query(sql: string, parameters?: unknown[]): Promise<unknown> };
 
 export async function ensureLedger(runner: Queryable): Promise<void> {
   await runner.query(`CREATE TABLE IF NOT EXISTS "${LEDGER_TABLE}" (
@@ -42,11 +41,11 @@ export async function ensureLedger(runner: Queryable): Promise<void> {
 }
 
 export async function readLedger(runner: Queryable): Promise<Map<string, LedgerEntry>> {
-  const [{ exists }] = await runner.query("SELECT to_regclass($1) IS NOT NULL AS exists", [
+  const [found] = (await runner.query("SELECT to_regclass($1) IS NOT NULL AS exists", [
     `"${LEDGER_TABLE}"`,
-  ]);
-  if (!exists) return new Map();
-  const rows: Record<string, unknown>[] = await runner.query(`SELECT * FROM "${LEDGER_TABLE}"`);
+  ])) as { exists: boolean }[];
+  if (!found?.exists) return new Map();
+  const rows = (await runner.query(`SELECT * FROM "${LEDGER_TABLE}"`)) as Record<string, unknown>[];
   return new Map(
     rows.map((row) => [
       String(row.name),

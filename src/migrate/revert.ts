@@ -1,34 +1,48 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { firstLine } from "./run.ts";
-import { migrationStatus } from "./status.ts";
+import { type ExecuteOptions, revertOne, withPreparedRunner } from "./executor.ts";
+import { silentLogger } from "./logger.ts";
 
 export interface RevertResult {
-  reverted: string;
+  reverted: string[];
 }
 
-/** Reverts the most recently applied migration by running its down() in a transaction. */
-export async function revertLast(dataSource: DataSource): Promise<RevertResult> {
-  const applied = (await migrationStatus(dataSource)).filter((m) => m.applied);
-  const last = applied.at(-1);
-  if (!last)
-    throw new MigrateError("nothingToDo", "nothing to revert: no migration has been applied");
-  if (last.missingFromSource) {
-    throw new MigrateError(
-      "migrationFailed",
-      `cannot revert ${last.name}: it is applied but its file is not in migrations/ (restore the file first)`,
-    );
-  }
-  try {
-    await dataSource.undoLastMigration({ transaction: "each" });
-  } catch (error) {
-    throw new MigrateError(
-      "migrationFailed",
-      `reverting ${last.name} failed and was rolled back: ${firstLine(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return { reverted: last.name };
+/**
+ * Reverts the `steps` most recently applied migrations, newest first, each by its down() in its
+ * own transaction, under the migration lock. Fewer applied than asked: reverts them all.
+ */
+export async function revertMigrations(
+  dataSource: DataSource,
+  steps: number,
+  options: ExecuteOptions = {},
+): Promise<RevertResult> {
+  const logger = options.logger ?? silentLogger;
+  return withPreparedRunner(dataSource, options, async (runner, source, applied) => {
+    if (applied.length === 0)
+      throw new MigrateError("nothingToDo", "nothing to revert: no migration has been applied");
+    const bySource = new Map(source.map((m) => [m.name, m]));
+    const reverted: string[] = [];
+    for (const row of [...applied].reverse().slice(0, steps)) {
+      const migration = bySource.get(row.name);
+      if (!migration) {
+        throw new MigrateError(
+          "migrationFailed",
+          `cannot revert ${row.name}: it is applied but its file is not in migrations/ (restore the file first)`,
+        );
+      }
+      await revertOne(runner, dataSource, migration, options);
+      logger.info(`${options.dryRun ? "would revert" : "reverted"} ${row.name}`);
+      reverted.push(row.name);
+    }
+    return { reverted };
+  });
+}
+
+/** Reverts the most recently applied migration. */
+export async function revertLast(
+  dataSource: DataSource,
+  options: ExecuteOptions = {},
+): Promise<{ reverted: string }> {
+  const { reverted } = await revertMigrations(dataSource, 1, options);
+  return { reverted: reverted[0] as string };
 }

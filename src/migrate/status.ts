@@ -1,4 +1,16 @@
 import type { DataSource } from "typeorm";
+import { type Checksums, sourceMigrations } from "./checksum.ts";
+import { readLedger } from "./ledger.ts";
+
+export type ChecksumState =
+  /** The source is the one that was applied. */
+  | "ok"
+  /** The source changed after it was applied: run and revert refuse until it is restored or accepted. */
+  | "changed"
+  /** Applied, but not yet in the ledger (applied before it existed); adopted on the next run. */
+  | "unrecorded"
+  /** No checksum to compare: pending, or the source is not known. */
+  | "none";
 
 export interface MigrationState {
   /** Class name as TypeORM records it, e.g. `CreateBackupLogTable1710720000000`. */
@@ -7,43 +19,55 @@ export interface MigrationState {
   applied: boolean;
   /** Applied in the database but no longer in the source (deleted or renamed file). */
   missingFromSource: boolean;
+  appliedAt: string | null;
+  durationMs: number | null;
+  appliedBy: string | null;
+  tool: string | null;
+  checksum: ChecksumState;
 }
 
 /** Every migration known to the source or the database, oldest first, with whether it ran. */
-export async function migrationStatus(dataSource: DataSource): Promise<MigrationState[]> {
-  const known = sourceMigrations(dataSource);
+export async function migrationStatus(
+  dataSource: DataSource,
+  checksums: Checksums = {},
+): Promise<MigrationState[]> {
+  const source = sourceMigrations(dataSource, checksums);
   const applied = await appliedMigrations(dataSource);
+  const ledger = await readLedger(dataSource);
   const appliedNames = new Set(applied.map((m) => m.name));
-  const states: MigrationState[] = known.map((m) => ({
-    name: m.name,
-    timestamp: m.timestamp,
-    applied: appliedNames.has(m.name),
-    missingFromSource: false,
-  }));
-  const knownNames = new Set(known.map((m) => m.name));
-  for (const row of applied) {
-    if (!knownNames.has(row.name)) {
-      states.push({
-        name: row.name,
-        timestamp: row.timestamp,
-        applied: true,
-        missingFromSource: true,
-      });
-    }
-  }
+  const state = (
+    name: string,
+    timestamp: number,
+    missingFromSource: boolean,
+    current?: string,
+  ): MigrationState => {
+    const entry = ledger.get(name);
+    const isApplied = appliedNames.has(name);
+    let checksum: ChecksumState = "none";
+    if (isApplied && !entry) checksum = "unrecorded";
+    else if (isApplied && entry?.checksum && current)
+      checksum = entry.checksum === current ? "ok" : "changed";
+    return {
+      name,
+      timestamp,
+      applied: isApplied,
+      missingFromSource,
+      appliedAt: isApplied && entry?.appliedAt ? new Date(entry.appliedAt).toISOString() : null,
+      durationMs: isApplied ? (entry?.durationMs ?? null) : null,
+      appliedBy: isApplied && entry?.appliedBy ? entry.appliedBy : null,
+      tool: isApplied && entry?.tool ? `${entry.tool} ${entry.toolVersion ?? ""}`.trim() : null,
+      checksum,
+    };
+  };
+  const states = source.map((m) => state(m.name, m.timestamp, false, m.checksum));
+  const known = new Set(source.map((m) => m.name));
+  for (const row of applied)
+    if (!known.has(row.name)) states.push(state(row.name, row.timestamp, true));
   return states.sort((a, b) => a.timestamp - b.timestamp);
 }
 
 export function pendingOf(states: readonly MigrationState[]): MigrationState[] {
   return states.filter((state) => !state.applied);
-}
-
-/** The migrations the DataSource was given, named and timestamped the way TypeORM does it. */
-export function sourceMigrations(dataSource: DataSource): { name: string; timestamp: number }[] {
-  return dataSource.migrations.map((migration) => {
-    const name = migration.name ?? migration.constructor.name;
-    return { name, timestamp: Number(name.slice(-13)) };
-  });
 }
 
 /** Rows of TypeORM's migrations table; none when it does not exist yet. */

@@ -1,16 +1,22 @@
 import { defineCommand } from "citty";
-import type { DataSource } from "typeorm";
 import {
   applyPending,
+  changeArgs,
+  dryRunArg,
+  type MigrationContext,
   parseSteps,
   printStatus,
+  resolve,
+  resolveArgs,
   revertSteps,
   showArgs,
 } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
 import { readConnection } from "../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
+import { checksums } from "../db/migrations.ts";
 import { MigrateError } from "../migrate/errors.ts";
+import { defaultApplier } from "../migrate/executor.ts";
 import { waitForDatabase } from "../migrate/wait.ts";
 import { BUILD } from "./build-info.ts";
 
@@ -34,7 +40,7 @@ function parseSeconds(value: unknown): number {
 /** Connects (waiting up to --timeout), runs `work`, always disconnects. */
 async function withDatabase(
   timeout: unknown,
-  work: (ds: DataSource) => Promise<void>,
+  work: (context: MigrationContext) => Promise<void>,
 ): Promise<void> {
   const connection = readConnection();
   addSecret(connection.password);
@@ -45,27 +51,33 @@ async function withDatabase(
       out.progress(`waiting for the database (${seconds} s): ${reason}`),
   });
   try {
-    await work(dataSource);
+    await work({
+      dataSource,
+      checksums,
+      applier: defaultApplier("migrator", `${BUILD.version} (${BUILD.revision})`),
+    });
   } finally {
     await dataSource.destroy();
   }
 }
 
+const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
+
 export const run = defineCommand({
   meta: { name: "run", description: "Wait for the database, then apply every pending migration" },
-  args: {
-    ...waitArgs,
-    json: { type: "boolean", description: "print the applied migrations as JSON" },
-  },
-  run: ({ args }) => withDatabase(args.timeout, (ds) => applyPending(ds, { json: args.json })),
+  args: { ...waitArgs, ...changeArgs, ...dryRunArg, ...jsonArg },
+  run: ({ args }) => withDatabase(args.timeout, (context) => applyPending(context, args)),
 });
 
 export const show = defineCommand({
-  meta: { name: "show", description: "List migrations: [X] applied, [ ] pending" },
+  meta: {
+    name: "show",
+    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
+  },
   args: { ...waitArgs, ...showArgs },
   run: ({ args }) =>
-    withDatabase(args.timeout, (ds) =>
-      printStatus(ds, { json: args.json, exitCode: args["exit-code"] }),
+    withDatabase(args.timeout, (context) =>
+      printStatus(context, { json: args.json, exitCode: args["exit-code"] }),
     ),
 });
 
@@ -74,12 +86,23 @@ export const revert = defineCommand({
   args: {
     ...waitArgs,
     steps: { type: "string", default: "1", description: "how many migrations to revert" },
-    json: { type: "boolean", description: "print the reverted migrations as JSON" },
+    ...changeArgs,
+    ...dryRunArg,
+    ...jsonArg,
   },
   run: ({ args }) => {
     const steps = parseSteps(args.steps);
-    return withDatabase(args.timeout, (ds) => revertSteps(ds, steps, { json: args.json }));
+    return withDatabase(args.timeout, (context) => revertSteps(context, steps, args));
   },
+});
+
+export const resolveCommand = defineCommand({
+  meta: {
+    name: "resolve",
+    description: "Record a migration as applied or rolled back without running it",
+  },
+  args: { ...waitArgs, ...resolveArgs, ...changeArgs },
+  run: ({ args }) => withDatabase(args.timeout, (context) => resolve(context, args)),
 });
 
 export const wait = defineCommand({

@@ -6,7 +6,7 @@
 import { defineCommand } from "citty";
 import { runCli } from "../cli/run-cli.ts";
 import { BUILD } from "./build-info.ts";
-import { revert, run, show, version, wait } from "./commands.ts";
+import { resolveCommand, revert, run, show, version, wait } from "./commands.ts";
 
 // The binary is the production migrator: production rules unless told otherwise.
 process.env.NODE_ENV ??= "production";
@@ -17,7 +17,7 @@ const main = defineCommand({
     version: BUILD.version,
     description: "Apply the backupctl audit database migrations",
   },
-  subCommands: { run, show, revert, wait, version },
+  subCommands: { run, show, revert, resolve: resolveCommand, wait, version },
 });
 
 /** `migrator` alone, or with only flags, means `migrator run …`; `--version` means `version`. */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
-import { dev, projectCopy, run } from "../support/project.ts";
+import { dev, marks, projectCopy, run } from "../support/project.ts";
 
 /** A project copy whose dev CLI talks to its own fresh database on the test server. */
 async function workspace() {
@@ -59,7 +59,7 @@ describe("migrate:show / migrate:run", () => {
     const { cli } = await workspace();
     const before = await cli("migrate:show");
     expect(before.exitCode).toBe(0);
-    expect(before.stdout.trim().split("\n")).toEqual(allNames.map((n) => `[ ] ${n}`));
+    expect(marks(before.stdout)).toEqual(allNames.map((n) => `[ ] ${n}`));
     expect((await cli("migrate:show", "--exit-code")).exitCode).toBe(5);
 
     const ran = await cli("migrate:run");
@@ -67,7 +67,7 @@ describe("migrate:show / migrate:run", () => {
     for (const name of allNames) expect(ran.stderr).toContain(`applied ${name}`);
 
     const after = await cli("migrate:show");
-    expect(after.stdout.trim().split("\n")).toEqual(allNames.map((n) => `[X] ${n}`));
+    expect(marks(after.stdout)).toEqual(allNames.map((n) => `[X] ${n}`));
     const json = JSON.parse((await cli("migrate:show", "--json")).stdout);
     expect(json.pending).toBe(0);
     expect(
@@ -348,10 +348,10 @@ describe("failures", () => {
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toContain("Unknown command");
     await cli("migrate:run");
-    const dryRevert = await cli("migrate:revert", "--dry-run");
-    expect(dryRevert.exitCode).toBe(2);
-    expect(dryRevert.stderr.trim()).toBe(
-      "error: unknown option --dry-run (see bun run dev migrate:revert --help)",
+    const forced = await cli("migrate:revert", "--force");
+    expect(forced.exitCode).toBe(2);
+    expect(forced.stderr.trim()).toBe(
+      "error: unknown option --force (see bun run dev migrate:revert --help)",
     );
     expect((await cli("migrate:show")).stdout).not.toContain("[ ]"); // nothing was reverted
     expect((await cli("migrate:run", "--dryrun")).exitCode).toBe(2);

@@ -5,7 +5,7 @@ import { connectionUrl } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
 import { buildMigrator, emptyDir, migrator } from "../support/migrator.ts";
-import { dev, projectCopy, run } from "../support/project.ts";
+import { dev, marks, projectCopy, run } from "../support/project.ts";
 
 let binary: string;
 beforeAll(async () => {
@@ -20,7 +20,7 @@ describe("the compiled migrator", () => {
     const env = databaseEnv(db);
     const before = await migrator(binary, ["show"], env);
     expect(before.exitCode).toBe(0);
-    expect(before.stdout.trim().split("\n")).toEqual(names.map((n) => `[ ] ${n}`));
+    expect(marks(before.stdout)).toEqual(names.map((n) => `[ ] ${n}`));
     expect((await migrator(binary, ["show", "--exit-code"], env)).exitCode).toBe(5);
 
     const ran = await migrator(binary, [], env); // no command: run
@@ -34,7 +34,7 @@ describe("the compiled migrator", () => {
     const reverted = await migrator(binary, ["revert", "--steps", "2", "--json"], env);
     expect(reverted.exitCode).toBe(0);
     expect(JSON.parse(reverted.stdout)).toEqual({ reverted: names.slice(-2).reverse() });
-    const after = (await migrator(binary, ["show"], env)).stdout.trim().split("\n");
+    const after = marks((await migrator(binary, ["show"], env)).stdout);
     expect(after).toEqual(names.map((n, i) => `${i < names.length - 2 ? "[X]" : "[ ]"} ${n}`));
   });
 
@@ -114,7 +114,7 @@ describe("the compiled migrator", () => {
     expect(noPassword.stderr).toContain("password is required in production");
     const help = await migrator(binary, ["--help"], {});
     expect(help.exitCode).toBe(0);
-    expect(help.stdout).toContain("run|show|revert|wait|version");
+    expect(help.stdout).toContain("run|show|revert|resolve|wait|version");
   });
 
   test("version carries the package version and git revision; .env beside it is ignored", async () => {

@@ -65,3 +65,11 @@ export function dev(
     env: { NODE_ENV: "development", ...env },
   });
 }
+
+/** `[X] Name` of each migrate:show line, without the applied-at / duration / by details. */
+export function marks(stdout: string): string[] {
+  return stdout
+    .trim()
+    .split("\n")
+    .map((line) => /^\[[ X]\] \S+/.exec(line)?.[0] ?? line);
+}
