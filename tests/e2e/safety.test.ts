@@ -1,0 +1,268 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import pg from "pg";
+import { DataSource } from "typeorm";
+import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
+import { checksums, migrations } from "../../src/db/migrations.ts";
+import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
+import { runMigrations } from "../../src/migrate/run.ts";
+import { databaseEnv, freshDatabase, query } from "../support/database.ts";
+import { buildMigrator, migrator } from "../support/migrator.ts";
+import { dev, projectCopy } from "../support/project.ts";
+
+let binary: string;
+beforeAll(async () => {
+  binary = await buildMigrator();
+}, 120_000);
+
+const names = migrations.map((m) => m.name);
+
+describe("concurrency", () => {
+  test("8 migrators started at once: all exit cleanly, every migration applied exactly once", async () => {
+    const db = await freshDatabase();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => migrator(binary, ["run"], databaseEnv(db))),
+    );
+    expect(results.map((r) => r.exitCode)).toEqual(Array(8).fill(0));
+    const rows = await query(
+      db,
+      "SELECT name, count(*)::int AS n FROM migrations GROUP BY name ORDER BY name",
+    );
+    expect(rows).toEqual([...names].sort().map((name) => ({ name, n: 1 })));
+    expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([
+      { n: names.length },
+    ]);
+    // Exactly one of them did the work; the others found nothing left to do.
+    expect(results.filter((r) => r.stderr.includes(`applied ${names[0]}`))).toHaveLength(1);
+  });
+
+  test("a held lock: the runner says who holds it, then gives up with exit 9", async () => {
+    const db = await freshDatabase();
+    const holder = new pg.Client({ ...db, application_name: "ops-hotfix-session" });
+    await holder.connect();
+    try {
+      await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      const result = await migrator(binary, ["run", "--lock-timeout", "1"], databaseEnv(db));
+      expect(result.exitCode).toBe(9);
+      expect(result.stderr).toContain("waiting for the migration lock, held by ops-hotfix-session");
+      expect(result.stderr).toMatch(
+        /error: another migrator holds the migration lock \(ops-hotfix-session, pid \d+/,
+      );
+      expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
+    } finally {
+      await holder.end();
+    }
+    expect((await migrator(binary, ["run", "--lock-timeout", "5"], databaseEnv(db))).exitCode).toBe(
+      0,
+    );
+  });
+});
+
+describe("ledger and checksums", () => {
+  test("the binary records the same checksum the dev toolkit computes, with when, how long and by what", async () => {
+    const db = await freshDatabase();
+    await migrator(binary, ["run"], databaseEnv(db));
+    const ledger = await query(
+      db,
+      "SELECT name, checksum, applied_at, duration_ms, applied_by, tool, adopted FROM migrations_ledger",
+    );
+    for (const name of names) {
+      const row = ledger.find((r) => r.name === name);
+      expect(row?.checksum).toBe(checksums[name] as string);
+      expect(row?.applied_at).toBeInstanceOf(Date);
+      expect(Number(row?.duration_ms)).toBeGreaterThanOrEqual(0);
+      expect(row?.tool).toBe("migrator");
+      expect(row?.adopted).toBe(false);
+    }
+    const json = JSON.parse((await migrator(binary, ["show", "--json"], databaseEnv(db))).stdout);
+    expect(json.migrations[0]).toMatchObject({
+      name: names[0],
+      applied: true,
+      checksum: "ok",
+      tool: expect.stringContaining("migrator"),
+    });
+    expect(json.migrations[0].appliedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(typeof json.migrations[0].durationMs).toBe("number");
+  });
+
+  test("migrations applied before the ledger (TypeORM's own runner) are adopted, not flagged", async () => {
+    const db = await freshDatabase();
+    const typeorm = new DataSource(buildDataSourceOptions({ NODE_ENV: "test" }, db));
+    await typeorm.initialize();
+    await typeorm.runMigrations({ transaction: "each" });
+    await typeorm.destroy();
+    const before = JSON.parse((await migrator(binary, ["show", "--json"], databaseEnv(db))).stdout);
+    expect(before.migrations.map((m: { checksum: string }) => m.checksum)).toEqual(
+      names.map(() => "unrecorded"),
+    );
+    const run = await migrator(binary, ["run"], databaseEnv(db));
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toContain("Nothing to run");
+    const ledger = await query(
+      db,
+      "SELECT name, adopted, checksum FROM migrations_ledger ORDER BY name",
+    );
+    expect(ledger).toEqual(
+      [...names].sort().map((name) => ({ name, adopted: true, checksum: checksums[name] })),
+    );
+  });
+
+  test("an edited applied migration is refused by name (exit 10) until restored or accepted", async () => {
+    const cwd = await projectCopy();
+    const db = await freshDatabase();
+    const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
+    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+    const edited = join(cwd, "migrations", "1742467200000-AddBackupTypeToBackupLog.ts");
+    const original = await Bun.file(edited).text();
+    await Bun.write(edited, original.replace('type: "varchar"', 'type: "text"'));
+
+    const refused = await dev(cwd, ["migrate:run"], env);
+    expect(refused.exitCode).toBe(10);
+    expect(refused.stderr).toContain(
+      "applied migration AddBackupTypeToBackupLog1742467200000 changed since it was applied",
+    );
+    expect((await dev(cwd, ["migrate:revert"], env)).exitCode).toBe(10);
+    expect((await dev(cwd, ["migrate:show"], env)).stdout).toContain(
+      "SOURCE CHANGED SINCE APPLIED",
+    );
+
+    const accepted = await dev(
+      cwd,
+      ["migrate:run", "--accept-changed", "AddBackupTypeToBackupLog1742467200000"],
+      env,
+    );
+    expect(accepted.exitCode).toBe(0);
+    expect(accepted.stderr).toContain(
+      "accepted the edited source of applied migration AddBackupTypeToBackupLog1742467200000",
+    );
+    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+  });
+
+  test("the engine refuses a changed checksum and accepts it when told", async () => {
+    const db = await freshDatabase();
+    const ds = new DataSource(buildDataSourceOptions({ NODE_ENV: "test" }, db));
+    await ds.initialize();
+    try {
+      await runMigrations(ds, { checksums });
+      const tampered = { ...checksums, [names[0] as string]: "0".repeat(64) };
+      await expect(runMigrations(ds, { checksums: tampered })).rejects.toMatchObject({
+        kind: "checksum",
+        exitCode: 10,
+      });
+      await expect(
+        runMigrations(ds, { checksums: tampered, acceptChanged: ["NoSuchMigration1"] }),
+      ).rejects.toMatchObject({ kind: "usage" });
+      await runMigrations(ds, { checksums: tampered, acceptChanged: [names[0] as string] });
+      expect(
+        await query(db, "SELECT checksum FROM migrations_ledger WHERE name = $1", [names[0]]),
+      ).toEqual([{ checksum: "0".repeat(64) }]);
+    } finally {
+      await ds.destroy();
+    }
+  });
+});
+
+describe("resolve and dry run", () => {
+  test("resolve --rolled-back / --applied keep the migrations table and the ledger consistent", async () => {
+    const db = await freshDatabase();
+    const env = databaseEnv(db);
+    await migrator(binary, ["run"], env);
+    const last = names.at(-1) as string;
+    const rolledBack = await migrator(binary, ["resolve", "--rolled-back", last], env);
+    expect(rolledBack.exitCode).toBe(0);
+    expect(
+      await query(
+        db,
+        "SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'IDX_backup_log_status'",
+      ),
+    ).toEqual([{ n: 1 }]);
+    expect(await query(db, "SELECT name FROM migrations_ledger WHERE name = $1", [last])).toEqual(
+      [],
+    );
+    expect((await migrator(binary, ["show", "--exit-code"], env)).exitCode).toBe(5);
+
+    const applied = await migrator(binary, ["resolve", "--applied", last], env);
+    expect(applied.exitCode).toBe(0);
+    expect(await query(db, "SELECT tool FROM migrations_ledger WHERE name = $1", [last])).toEqual([
+      { tool: "migrator resolve" },
+    ]);
+    expect((await migrator(binary, ["show", "--exit-code"], env)).exitCode).toBe(0);
+
+    expect((await migrator(binary, ["resolve", "--applied", last], env)).exitCode).toBe(7);
+    expect((await migrator(binary, ["resolve", "--applied", "Nope1"], env)).exitCode).toBe(2);
+    expect((await migrator(binary, ["resolve"], env)).exitCode).toBe(2);
+  });
+
+  test("run --dry-run prints the SQL of every pending migration and leaves the database untouched", async () => {
+    const db = await freshDatabase();
+    const result = await migrator(binary, ["run", "--dry-run"], databaseEnv(db));
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain(`-- ${names[0]}`);
+    expect(result.stdout).toContain('CREATE TABLE "backup_log"');
+    expect(result.stdout).toContain('CREATE INDEX "IDX_backup_log_status"');
+    expect(
+      await query(db, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'"),
+    ).toEqual([{ n: 0 }]);
+  });
+});
+
+describe("a killed migrator", () => {
+  test("SIGKILL in the middle of a long migration leaves the database consistent; the next run succeeds", async () => {
+    const cwd = await projectCopy();
+    const db = await freshDatabase();
+    const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
+    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+    // Written straight into migrations/: migrate:run refreshes the registry itself.
+    await Bun.write(
+      join(cwd, "migrations", "1800000000000-SlowBackfill.ts"),
+      `import type { MigrationInterface, QueryRunner } from "typeorm";
+
+export class SlowBackfill1800000000000 implements MigrationInterface {
+  name = "SlowBackfill1800000000000";
+
+  public async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(\`ALTER TABLE "backup_log" ADD "slow" int\`);
+    await queryRunner.query(\`SELECT pg_sleep(2)\`);
+  }
+
+  public async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(\`ALTER TABLE "backup_log" DROP COLUMN "slow"\`);
+  }
+}
+`,
+    );
+    const proc = Bun.spawn([process.execPath, "run", "dev", "migrate:run"], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", NODE_ENV: "development", ...env },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    // Wait until the migration is inside pg_sleep, then kill the migrator outright.
+    for (let i = 0; i < 100; i++) {
+      const busy = await query(
+        db,
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+      );
+      if (busy[0]?.n) break;
+      await Bun.sleep(50);
+    }
+    proc.kill("SIGKILL");
+    await proc.exited;
+    const columns = await query(
+      db,
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_log' AND column_name = 'slow'",
+    );
+    expect(columns).toEqual([]);
+    expect(await query(db, "SELECT name FROM migrations WHERE name LIKE 'SlowBackfill%'")).toEqual(
+      [],
+    );
+    const rerun = await dev(cwd, ["migrate:run", "--lock-timeout", "30"], env);
+    expect(rerun.exitCode).toBe(0);
+    expect(
+      await query(
+        db,
+        "SELECT count(*)::int AS n FROM migrations_ledger WHERE name LIKE 'SlowBackfill%'",
+      ),
+    ).toEqual([{ n: 1 }]);
+  });
+});
