@@ -62,12 +62,30 @@ export function parseProjectsConfig(
     document = Bun.YAML.parse(text);
   } catch (error) {
     const reason = (error as Error).message.replace(/^YAML Parse error: /, "");
-    throw new ProjectConfigError(where.source, [`not valid YAML (${reason})`]);
+    throw new ProjectConfigError(where.source, [
+      `not valid YAML near line ${firstBadLine(text)} (${reason}; a value containing ": " or " #" needs quotes or a >- block)`,
+    ]);
   }
   const problems: string[] = [];
   const projects = readProjects(document, where.baseDir, problems);
   if (problems.length > 0) throw new ProjectConfigError(where.source, problems);
   return { source: where.source, baseDir: where.baseDir, projects };
+}
+
+/**
+ * Bun's YAML errors carry no position: the first line whose prefix of the file no longer parses
+ * is where to look (for a multi-line value, the line it starts on).
+ */
+function firstBadLine(text: string): number {
+  const lines = text.split("\n");
+  for (let end = 1; end <= lines.length; end++) {
+    try {
+      Bun.YAML.parse(lines.slice(0, end).join("\n"));
+    } catch {
+      return end;
+    }
+  }
+  return lines.length;
 }
 
 function readProjects(document: unknown, baseDir: string, problems: string[]): ProjectConfig[] {

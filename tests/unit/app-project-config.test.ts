@@ -132,9 +132,20 @@ describe("invalid project config: every problem at once", () => {
       "projects:\n  - shop\n",
       ["projects[0] must be a mapping (name, command, output, …)"],
     ],
-    ["not YAML", "projects: [\n", ["not valid YAML (Unexpected token)"]],
   ])("%s", (_, text, expected) => {
     expect(problemsOf(text)).toEqual(expected);
+  });
+
+  test("YAML syntax errors name the line to look at", () => {
+    const text = `projects:
+  - name: shop
+    command: echo "error: no" >&2
+    output: x
+`;
+    expect(problemsOf(text)).toEqual([
+      'not valid YAML near line 3 (Unexpected token; a value containing ": " or " #" needs quotes or a >- block)',
+    ]);
+    expect(problemsOf("projects: [\n")[0]).toStartWith("not valid YAML near line 1 ");
   });
 
   test("bad values of every key", () => {
