@@ -33,14 +33,25 @@ export class AuditDatabase {
   }
 }
 
-/** True when `error` means the audit database cannot be reached (as opposed to a bug or bad data). */
-export function isUnreachable(error: unknown): boolean {
+/**
+ * SQLSTATEs of a database that answers but cannot store runs yet: backup_log or one of its
+ * columns is missing because this build was deployed before its migrations ran.
+ */
+const SCHEMA_NOT_READY = new Set(["42P01", "42703"]);
+
+/**
+ * True when `error` means the audit log cannot take runs right now: the database is unreachable,
+ * or its schema is behind this build. Backups carry on without it (see RunRecorder); anything
+ * else is a bug or bad data and fails loudly.
+ */
+export function isAuditUnavailable(error: unknown): boolean {
   if (error instanceof MigrateError) return error.kind === "connect";
-  return isConnectError(error);
+  const { code } = (error ?? {}) as { code?: unknown };
+  return isConnectError(error) || (typeof code === "string" && SCHEMA_NOT_READY.has(code));
 }
 
-/** A port for a database known to be down: every call fails with the error that said so. */
-export function unreachableAuditLog(error: unknown): AuditLogPort {
+/** A port for an audit log known to be unavailable: every call fails with the error that said so. */
+export function unavailableAuditLog(error: unknown): AuditLogPort {
   const fail = async (): Promise<never> => {
     throw error;
   };

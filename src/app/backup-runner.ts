@@ -56,8 +56,8 @@ export type RunOutcome =
       dryRun: false;
       run: BackupRun;
       recordedIn: RecordedIn;
-      /** Why the audit database was not used, when it was not. */
-      auditUnreachable: string | null;
+      /** Why the audit log was not used, when it was not. */
+      auditUnavailable: string | null;
     };
 
 export class AlreadyRunningError extends Error {
@@ -103,82 +103,107 @@ export class BackupRunner {
   private async execute(project: ProjectConfig, signal?: AbortSignal): Promise<RunOutcome> {
     const recorder = new RunRecorder(this.deps.audit, this.deps.fallback, this.deps.clock);
     const run = await recorder.start(project.name);
-    const env = { ...this.deps.env, ...projectEnv(project), BACKUPCTL_RUN_ID: run.id };
-    const command = async (
-      stage: BackupStage,
-      text: string,
-      extraEnv: Record<string, string> = {},
-    ): Promise<Failure | null> => {
-      const result = await runShell(text, {
-        cwd: this.deps.workDir,
-        env: { ...env, BACKUPCTL_STAGE: stage, ...extraEnv },
-        timeoutMs: project.timeoutSeconds * 1000,
-        signal,
-      });
-      if (succeeded(result)) return null;
-      const message = redact(explainFailure(result, project.timeoutSeconds), this.deps.secrets);
-      return { stage, message };
-    };
-    const enter = async (stage: BackupStage) => {
-      await recorder.stage(stage);
-      this.deps.onEvent?.({ type: "stage", project: project.name, stage });
-    };
+    const steps = this.steps(project, recorder, run.id, signal);
 
     let failure: Failure | null = null;
     if (project.preHook) {
-      await enter("pre_hook");
-      failure = await command("pre_hook", project.preHook);
+      await steps.enter("pre_hook");
+      failure = await steps.command("pre_hook", project.preHook);
     }
-
-    let retryCount = 0;
-    let dumpSizeBytes: number | null = null;
-    if (!failure) {
-      await enter("dump");
-      await mkdir(dirname(project.output), { recursive: true });
-      const before = await fileState(project.output);
-      failure = await command("dump", project.command);
-      while (failure && retryCount < project.retries && !signal?.aborted) {
-        retryCount++;
-        this.deps.onEvent?.({
-          type: "retry",
-          project: project.name,
-          retry: retryCount,
-          retries: project.retries,
-          reason: failure.message,
-        });
-        await Bun.sleep(this.deps.retryDelayMs ?? 0);
-        failure = await command("dump", project.command);
-      }
-      if (!failure) {
-        await enter("verify");
-        const verified = await verifyOutput(project.output, before);
-        if (typeof verified === "number") dumpSizeBytes = verified;
-        else failure = { stage: "verify", message: verified };
-      }
-    }
+    const dump = failure ? null : await this.dumpAndVerify(project, steps, signal);
+    failure ??= dump?.failure ?? null;
 
     // Like `finally`: whatever pre_hook stopped (a service, a lock) post_hook can restart, so it
     // runs after a failure too and learns the outcome from BACKUPCTL_STATUS. Only an interrupt
     // (backupctl itself is being stopped) starts nothing more.
     if (project.postHook && !signal?.aborted) {
-      await enter("post_hook");
-      const status = failure ? "failed" : "success";
-      const hookFailure = await command("post_hook", project.postHook, {
-        BACKUPCTL_STATUS: status,
+      await steps.enter("post_hook");
+      const hookFailure = await steps.command("post_hook", project.postHook, {
+        BACKUPCTL_STATUS: failure ? "failed" : "success",
       });
       failure ??= hookFailure;
     }
 
+    const dumpSizeBytes = dump?.sizeBytes ?? null;
     const { run: finished, recordedIn } = await recorder.finish({
       status: failure ? "failed" : "success",
       dumpSizeBytes,
       verified: dumpSizeBytes !== null,
-      retryCount,
+      retryCount: dump?.retries ?? 0,
       errorStage: failure?.stage ?? null,
       errorMessage: failure?.message ?? null,
     });
-    return { dryRun: false, run: finished, recordedIn, auditUnreachable: recorder.offlineBecause };
+    return { dryRun: false, run: finished, recordedIn, auditUnavailable: recorder.offlineBecause };
   }
+
+  /** The dump, run again up to `retries` times while it fails, then the check of its file. */
+  private async dumpAndVerify(
+    project: ProjectConfig,
+    steps: Steps,
+    signal?: AbortSignal,
+  ): Promise<{ failure: Failure | null; retries: number; sizeBytes: number | null }> {
+    await steps.enter("dump");
+    await mkdir(dirname(project.output), { recursive: true });
+    const before = await fileState(project.output);
+    let failure = await steps.command("dump", project.command);
+    let retries = 0;
+    while (failure && retries < project.retries && !signal?.aborted) {
+      retries++;
+      this.deps.onEvent?.({
+        type: "retry",
+        project: project.name,
+        retry: retries,
+        retries: project.retries,
+        reason: failure.message,
+      });
+      await Bun.sleep(this.deps.retryDelayMs ?? 0);
+      failure = await steps.command("dump", project.command);
+    }
+    if (failure) return { failure, retries, sizeBytes: null };
+
+    await steps.enter("verify");
+    const verified = await verifyOutput(project.output, before);
+    return typeof verified === "number"
+      ? { failure: null, retries, sizeBytes: verified }
+      : { failure: { stage: "verify", message: verified }, retries, sizeBytes: null };
+  }
+
+  /** Entering a stage (recorded, then announced) and running a command in it, for one run. */
+  private steps(
+    project: ProjectConfig,
+    recorder: RunRecorder,
+    runId: string,
+    signal?: AbortSignal,
+  ): Steps {
+    const env = { ...this.deps.env, ...projectEnv(project), BACKUPCTL_RUN_ID: runId };
+    return {
+      enter: async (stage) => {
+        await recorder.stage(stage);
+        this.deps.onEvent?.({ type: "stage", project: project.name, stage });
+      },
+      command: async (stage, text, extraEnv = {}) => {
+        const result = await runShell(text, {
+          cwd: this.deps.workDir,
+          env: { ...env, BACKUPCTL_STAGE: stage, ...extraEnv },
+          timeoutMs: project.timeoutSeconds * 1000,
+          signal,
+        });
+        if (succeeded(result)) return null;
+        const message = explainFailure(result, project.timeoutSeconds);
+        return { stage, message: redact(message, this.deps.secrets) };
+      },
+    };
+  }
+}
+
+interface Steps {
+  enter(stage: BackupStage): Promise<void>;
+  /** Runs `text` with the project's environment and timeout; null when it succeeded. */
+  command(
+    stage: BackupStage,
+    text: string,
+    extraEnv?: Record<string, string>,
+  ): Promise<Failure | null>;
 }
 
 /** What a run of `project` would do, for `--dry-run`. */

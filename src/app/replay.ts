@@ -2,7 +2,7 @@ import type { DataSource } from "typeorm";
 import { toRecord } from "../domain/audit/backup-log.mapper.ts";
 import { BackupLogRecord } from "../domain/audit/backup-log.record.ts";
 import type { BackupRun } from "../domain/audit/backup-run.ts";
-import { isUnreachable } from "./audit-database.ts";
+import { isAuditUnavailable } from "./audit-database.ts";
 import { type AuditFallbackFile, parseFallbackLine } from "./audit-fallback.ts";
 
 /**
@@ -49,7 +49,7 @@ export async function replayFallback(
       await replayRuns(dataSource, [run]);
     } catch (error) {
       problems.push(`line ${lineNumber} (run ${run.id}): ${(error as Error).message}`);
-      return isUnreachable(error) ? "stop" : "keep";
+      return isAuditUnavailable(error) ? "stop" : "keep";
     }
     replayed++;
     return "replayed";

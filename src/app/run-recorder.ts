@@ -6,7 +6,7 @@ import {
   type BackupStage,
   type RunResult,
 } from "../domain/audit/backup-run.ts";
-import { isUnreachable } from "./audit-database.ts";
+import { isAuditUnavailable } from "./audit-database.ts";
 
 export type Clock = () => Date;
 
@@ -20,12 +20,12 @@ export interface FallbackSink {
 /**
  * Records one run through the audit port, and keeps recording it without the database: the
  * backup must not depend on the audit log being up. It mirrors the run locally; from the first
- * connection error on, it stops calling the database for this run and, at the end, appends the
- * finished run to the fallback file (replayed into the database on a later start).
+ * connection error (or missing-schema error) on, it stops calling the database for this run and,
+ * at the end, appends the finished run to the fallback file (replayed on a later start).
  */
 export class RunRecorder {
   private run: BackupRun | undefined;
-  /** The connection error that made this run go offline, if one did. */
+  /** The error that made this run go offline, if one did. */
   offlineBecause: string | null = null;
 
   constructor(
@@ -73,13 +73,13 @@ export class RunRecorder {
     return { run, recordedIn: "fallback" };
   }
 
-  /** Runs a port call while online; on a connection error (or when offline already) uses `offline`. */
+  /** Runs a port call while online; when the audit log is unavailable (now or before), `offline`. */
   private async online<T>(call: () => Promise<T>, offline: () => T): Promise<T> {
     if (this.offlineBecause !== null) return offline();
     try {
       return await call();
     } catch (error) {
-      if (!isUnreachable(error)) throw error;
+      if (!isAuditUnavailable(error)) throw error;
       this.offlineBecause = (error as Error).message;
       return offline();
     }

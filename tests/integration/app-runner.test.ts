@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DataSource } from "typeorm";
-import { AuditDatabase, unreachableAuditLog } from "../../src/app/audit-database.ts";
+import { AuditDatabase, unavailableAuditLog } from "../../src/app/audit-database.ts";
 import { AuditFallbackFile } from "../../src/app/audit-fallback.ts";
 import {
   AlreadyRunningError,
@@ -393,14 +393,14 @@ describe("without the audit database", () => {
   async function unreachablePort(): Promise<AuditLogPort> {
     const options = buildDataSourceOptions({ NODE_ENV: "test" }, { ...db, port: 1 });
     const error = await new AuditDatabase(options).dataSource().catch((caught: unknown) => caught);
-    return unreachableAuditLog(error);
+    return unavailableAuditLog(error);
   }
 
   test("unreachable from the start: the backup runs, the run goes to the fallback file, then replays", async () => {
     const outcome = await runner({ audit: await unreachablePort() }).run(project());
     if (outcome.dryRun) throw new Error("expected a run");
     expect(outcome.recordedIn).toBe("fallback");
-    expect(outcome.auditUnreachable).toContain("cannot connect to postgres://");
+    expect(outcome.auditUnavailable).toContain("cannot connect to postgres://");
     expect(outcome.run).toMatchObject({
       status: "success",
       dumpSizeBytes: 9,
@@ -457,6 +457,24 @@ describe("without the audit database", () => {
     const [row] = await rows();
     expect(row).toMatchObject({ status: "success", current_stage: "verify", dump_size_bytes: "4" });
     expect(Number(row?.duration_ms)).toBe(outcome.run.durationMs ?? -1);
+  });
+
+  test("a database behind this build (no backup_log yet): the run waits in the fallback file too", async () => {
+    const bare = await freshDatabase();
+    const bareDs = await openDataSource(bare);
+    try {
+      const outcome = await runner({ audit: new TypeormAuditLogRepository(bareDs) }).run(project());
+      if (outcome.dryRun) throw new Error("expected a run");
+      expect(outcome).toMatchObject({ recordedIn: "fallback", run: { status: "success" } });
+      expect(outcome.auditUnavailable).toContain('relation "backup_log" does not exist');
+
+      await bareDs.runMigrations({ transaction: "each" });
+      expect((await replayFallback(bareDs, fallback)).replayed).toBe(1);
+      const replayed = await new TypeormAuditLogRepository(bareDs).findByProject("shop");
+      expect(replayed.map((run) => run.id)).toEqual([outcome.run.id]);
+    } finally {
+      await bareDs.destroy();
+    }
   });
 
   test("replay keeps what it cannot write, and everything while the database is away", async () => {
