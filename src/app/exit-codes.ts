@@ -1,0 +1,21 @@
+import { EXIT_CODES } from "../migrate/errors.ts";
+
+/**
+ * Exit codes of `backupctl`. The shared ones keep the meaning they have for the migrator (README,
+ * "Exit codes"); the backup-specific ones start at 20, clear of the migrator's range.
+ */
+export const APP_EXIT_CODES = {
+  ok: EXIT_CODES.ok,
+  /** Anything unexpected: a bug. */
+  internal: EXIT_CODES.internal,
+  /** Bad arguments, unknown project, invalid config file or environment. Nothing ran. */
+  usage: EXIT_CODES.usage,
+  /** `status`, `logs`, `health`: the audit database cannot be reached. */
+  connect: EXIT_CODES.connect,
+  /** `health`: migrations are pending (the database is older than this build). */
+  pending: EXIT_CODES.pending,
+  /** `run`: a backup ran and failed (its run is recorded with the stage and the reason). */
+  backupFailed: 20,
+  /** `run`: the project is being backed up by another live process; nothing was started. */
+  alreadyRunning: 21,
+} as const;
