@@ -14,7 +14,7 @@ export const DEFAULT_RETRIES = 0;
 
 export interface ProjectConfig {
   name: string;
-  /** Shell text, run with `sh -c`; it writes the dump to $BACKUPCTL_OUTPUT. */
+  /** Shell text, run with `/bin/sh -c`; it writes the dump to $BACKUPCTL_OUTPUT. */
   command: string;
   /** Absolute path of the dump file (relative paths are resolved against the config file's folder). */
   output: string;

@@ -1,6 +1,7 @@
 /**
- * Runs one command from the project config through `sh -c`. The text is the user's own shell code
- * (pipes, redirections), so a shell is intended; values reach it only as environment variables.
+ * Runs one command from the project config through `/bin/sh -c`. The text is the user's own shell
+ * code (pipes, redirections), so a shell is intended; values reach it only as environment
+ * variables.
  *
  * The command gets its own process group, so a timeout or an interrupt stops everything it
  * started (pg_dump | gzip), not just the shell.
@@ -31,7 +32,8 @@ const STDERR_LIMIT = 64 * 1024;
 const STDERR_DRAIN_MS = 1000;
 
 export async function runShell(command: string, options: ShellOptions): Promise<ShellResult> {
-  const child = Bun.spawn(["sh", "-c", command], {
+  // By absolute path: cron and container environments may have no PATH, /bin/sh is always there.
+  const child = Bun.spawn(["/bin/sh", "-c", command], {
     cwd: options.cwd,
     env: options.env,
     stdin: "ignore",
