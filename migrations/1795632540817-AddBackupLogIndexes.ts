@@ -1,5 +1,12 @@
 import type { MigrationInterface, QueryRunner } from "typeorm";
 
+/**
+ * Indexes for what every audit query filters by: a project's runs by start time, and runs by status.
+ *
+ * squawk-ignore require-concurrent-index-creation: backup_log holds one row per backup run
+ * (thousands, not millions), so a plain build takes milliseconds; CONCURRENTLY cannot run inside
+ * the migration's transaction, which keeps a failed build from leaving an invalid index behind.
+ */
 export class AddBackupLogIndexes1795632540817 implements MigrationInterface {
   name = "AddBackupLogIndexes1795632540817";
 

@@ -5,6 +5,7 @@
  */
 import { defineCommand } from "citty";
 import { runCli } from "../src/cli/run-cli.ts";
+import { migrateCheck, migrateLint, migrateVerify } from "./dev/check.ts";
 import { down, logs, psql, reset, status, up } from "./dev/database.ts";
 import {
   migrateCreate,
@@ -34,6 +35,9 @@ const main = defineCommand({
     "migrate:generate": migrateGenerate,
     "migrate:create": migrateCreate,
     "migrate:resolve": migrateResolve,
+    "migrate:check": migrateCheck,
+    "migrate:lint": migrateLint,
+    "migrate:verify": migrateVerify,
     "migrate:registry": migrateRegistry,
   },
 });

@@ -1,5 +1,7 @@
 import { relative } from "node:path";
 import { defineCommand } from "citty";
+import type { DataSource } from "typeorm";
+import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import {
   applyPending,
   changeArgs,
@@ -19,6 +21,7 @@ import { addMigrationFile } from "../../src/migrate/files.ts";
 import { diffSchema, emptyMigration, generateMigration } from "../../src/migrate/generate.ts";
 import { assertMigrationName } from "../../src/migrate/naming.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
+import { openShadow } from "../../src/migrate/shadow.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
 
@@ -95,14 +98,20 @@ export const migrateGenerate = defineCommand({
   meta: {
     name: "migrate:generate",
     description:
-      "Write a migration from the difference between the record (*.record.ts) and the database",
+      "Write a migration from the difference between the record (*.record.ts) and the migrations",
   },
   args: {
     name: { ...nameArg.name, required: false },
     ...dbArg,
+    against: {
+      type: "string",
+      default: "shadow",
+      description:
+        "diff against: shadow (a throwaway database with every migration applied) or dev (the dev database, which must be up to date)",
+    },
     check: {
       type: "boolean",
-      description: "write nothing; exit 0 when record and database agree, 6 when they differ",
+      description: "write nothing; exit 0 when record and migrations agree, 6 when they differ",
     },
     "dry-run": {
       type: "boolean",
@@ -111,7 +120,7 @@ export const migrateGenerate = defineCommand({
   },
   run: async ({ args }) => {
     const name = args.check ? undefined : requireName(args.name, "migrate:generate");
-    await withContext(args.db, async ({ dataSource: ds }) => {
+    await withDiffTarget(args.db, String(args.against), async (ds) => {
       if (args.check || name === undefined) return checkInSync(ds);
       const migration = await generateMigration(ds, name);
       if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {
@@ -131,6 +140,35 @@ export const migrateGenerate = defineCommand({
     });
   },
 });
+
+/**
+ * Runs `work` on the database to diff the record against: the shadow database (built or reused
+ * for the current migrations), or the dev database itself with --against dev.
+ */
+async function withDiffTarget(
+  db: string | undefined,
+  against: string,
+  work: (ds: DataSource) => Promise<void>,
+) {
+  if (against !== "shadow" && against !== "dev") {
+    throw new MigrateError("usage", `--against must be shadow or dev (got "${against}")`);
+  }
+  await withContext(db, async (context) => {
+    if (against === "dev") return work(context.dataSource);
+    const shadow = await openShadow(
+      context.dataSource.options as PostgresDataSourceOptions,
+      context.checksums,
+    );
+    out.progress(
+      `Diffing against the shadow database ${shadow.database} (${shadow.warm ? "reused" : "built from every migration"})`,
+    );
+    try {
+      await work(shadow.dataSource);
+    } finally {
+      await shadow.dataSource.destroy();
+    }
+  });
+}
 
 function requireName(value: unknown, command: string): string {
   if (value === undefined || value === "") {

@@ -120,10 +120,13 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
  */
 export async function openDevDataSource(
   flag?: string,
+  { syncRegistry = true } = {},
 ): Promise<MigrationContext & { env: DevEnv }> {
   const env = await devEnv(flag);
-  if (await writeRegistry(PROJECT_PATHS))
+  // migrate:check reports a stale registry instead of mending it.
+  if (syncRegistry && (await writeRegistry(PROJECT_PATHS))) {
     out.progress("Updated src/db/migrations.ts to match migrations/");
+  }
   if (env.engine === "embedded") await startDevDatabase(env);
   // Imported only now: the options import the registry, which may just have been rewritten.
   const { buildDataSourceOptions, withStderrLogging } = await import(

@@ -30,6 +30,11 @@ export interface ExecuteOptions {
   acceptChanged?: readonly string[];
   /** Run everything inside one transaction and roll it back: the database is left as it was. */
   dryRun?: boolean;
+  /**
+   * lock_timeout for each migration's transaction: a migration waiting for a lock (say, behind a
+   * long query) fails after this long instead of queueing every other query behind it.
+   */
+  lockWaitMs?: number;
   /** Every SQL statement a migration's up() or down() runs, in order. */
   onStatement?: (migration: string, sql: string, parameters?: readonly unknown[]) => void;
 }
@@ -40,6 +45,7 @@ export interface AppliedMigration {
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
 export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"): Applier {
   return { host: hostname(), tool, version };
@@ -62,8 +68,7 @@ export async function withPreparedRunner<T>(
       const runner = dataSource.createQueryRunner();
       try {
         if (options.dryRun) await runner.startTransaction();
-        await createMigrationsTable(dataSource, runner);
-        await ensureLedger(runner);
+        await prepareTables(dataSource, runner);
         const source = sourceMigrations(dataSource, options.checksums);
         const applied = await appliedRows(runner, dataSource);
         await reconcileLedger(runner, source, applied, options, logger);
@@ -82,13 +87,21 @@ export async function withPreparedRunner<T>(
 
 /**
  * TypeORM's `migrations` table, created by TypeORM's own (protected) method so it is exactly the
- * table its CLI creates and reads.
+ * table its CLI creates and reads, and the ledger beside it.
  */
-async function createMigrationsTable(dataSource: DataSource, runner: QueryRunner): Promise<void> {
+async function prepareTables(dataSource: DataSource, runner: QueryRunner): Promise<void> {
   const executor = new MigrationExecutor(dataSource, runner) as unknown as {
     createMigrationsTableIfNotExist(queryRunner: QueryRunner): Promise<void>;
   };
   await executor.createMigrationsTableIfNotExist(runner);
+  await ensureLedger(runner);
+}
+
+/** A runner on a database with the bookkeeping tables, without the lock: for throwaway databases. */
+export async function prepareRunner(dataSource: DataSource): Promise<QueryRunner> {
+  const runner = dataSource.createQueryRunner();
+  await prepareTables(dataSource, runner);
+  return runner;
 }
 
 export interface AppliedRow {
@@ -188,13 +201,19 @@ async function capturing(
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
+  options: ExecuteOptions,
   what: string,
   work: () => Promise<void>,
 ): Promise<void> {
   const own =
     (migration.instance as { transaction?: boolean }).transaction !== false ||
     runner.isTransactionActive;
-  if (own) await runner.startTransaction();
+  if (own) {
+    await runner.startTransaction();
+    await runner.query(
+      `SET LOCAL lock_timeout = ${Math.round(options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS)}`,
+    );
+  }
   try {
     await work();
     if (own) await runner.commitTransaction();
@@ -219,7 +238,7 @@ export async function applyOne(
   const table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
   const started = performance.now();
   let durationMs = 0;
-  await inTransaction(runner, migration, `migration ${migration.name}`, async () => {
+  await inTransaction(runner, migration, options, `migration ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
     await runner.query(`INSERT INTO ${table} ("timestamp", "name") VALUES ($1, $2)`, [
@@ -243,7 +262,7 @@ export async function revertOne(
   options: ExecuteOptions,
 ): Promise<void> {
   const table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
-  await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
+  await inTransaction(runner, migration, options, `reverting ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.down(runner));
     await runner.query(`DELETE FROM ${table} WHERE "name" = $1`, [migration.name]);
     await forget(runner, migration.name);

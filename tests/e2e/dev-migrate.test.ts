@@ -106,13 +106,25 @@ describe("migrate:show / migrate:run", () => {
 });
 
 describe("migrate:generate", () => {
-  test("refuses while migrations are pending, and finds nothing on an up-to-date database", async () => {
+  test("diffs against a shadow database, so the dev database need not be up to date", async () => {
+    const { cli } = await workspace();
+    const check = await cli("migrate:generate", "--check");
+    expect(check.exitCode).toBe(0);
+    expect(check.stderr).toMatch(
+      /Diffing against the shadow database backupctl_shadow_[0-9a-f]{16}/,
+    );
+    const again = await cli("migrate:generate", "--check");
+    expect(again.stderr).toContain("(reused)");
+    expect((await cli("migrate:generate", "--check", "--against", "nowhere")).exitCode).toBe(2);
+  });
+
+  test("--against dev refuses while migrations are pending, and finds nothing on an up-to-date database", async () => {
     const { cwd, cli } = await workspace();
-    const pending = await cli("migrate:generate", "AddSomething");
+    const pending = await cli("migrate:generate", "AddSomething", "--against", "dev");
     expect(pending.exitCode).toBe(5);
     expect(pending.stderr).toContain("pending migration");
     await cli("migrate:run");
-    const nothing = await cli("migrate:generate", "AddSomething");
+    const nothing = await cli("migrate:generate", "AddSomething", "--against", "dev");
     expect(nothing.exitCode).toBe(7);
     expect(nothing.stderr.trim()).toStartWith("error: No changes in database schema were found");
     expect(nothing.stderr.trim().split("\n")).toHaveLength(1);

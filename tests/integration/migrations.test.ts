@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
@@ -192,5 +193,25 @@ describe("failure", () => {
     await expect(revertLast(ds)).rejects.toThrow(
       "nothing to revert: no migration has been applied",
     );
+  });
+});
+
+describe("lock_timeout", () => {
+  test("a migration waiting for a lock fails after the lock wait instead of queueing everything behind it", async () => {
+    const db = await freshDatabase();
+    const ds = await open(db, migrations.slice(0, 2));
+    await runMigrations(ds);
+    const blocker = new pg.Client(db);
+    await blocker.connect();
+    try {
+      await blocker.query("BEGIN");
+      await blocker.query("LOCK TABLE backup_log IN ACCESS SHARE MODE");
+      const later = await open(db, [...migrations.slice(0, 2), AddGoodColumn1800000000000]);
+      const failure = runMigrations(later, { lockWaitMs: 300 });
+      await expect(failure).rejects.toMatchObject({ kind: "migrationFailed" });
+      await expect(failure).rejects.toThrow("lock timeout");
+    } finally {
+      await blocker.end();
+    }
   });
 });
