@@ -27,3 +27,26 @@ COPY --from=builder /src/dist/migrator /migrator
 USER nonroot
 ENTRYPOINT ["/migrator"]
 CMD ["run"]
+
+# The backupctl app. Not distroless: backups are shell commands (`sh -c`) running the users'
+# tools, so it carries a shell, pg_dump 16 from PostgreSQL's own Debian repository (the audit
+# database's and the field's major version) plus gzip and tar. No Bun, node, npm or npx: the
+# app is the compiled binary.
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg gzip tar \
+ && install -d /usr/share/postgresql-common/pgdg \
+ && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+ && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-16 \
+ && apt-get purge -y --auto-remove curl gnupg \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --create-home --home-dir /app backupctl \
+ && install -d -o backupctl -g backupctl /app/data /app/backups
+COPY --from=builder /src/dist/backupctl /usr/local/bin/backupctl
+WORKDIR /app
+USER backupctl
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/backupctl"]
+CMD ["serve", "--port", "8080"]

@@ -237,14 +237,16 @@ function psqlFloor(db: ConnectionSettings, args: string[]): Contender {
   };
 }
 
-async function buildBinary(projectDir: string, outfile: string): Promise<void> {
+/** Builds the migrator of `projectDir` into `outdir`; returns the binary's path. */
+async function buildBinary(projectDir: string, outdir: string): Promise<string> {
   const build = await timeOnce({
     label: "build",
     cwd: projectDir,
-    cmd: [process.execPath, "run", "build", "--outfile", outfile],
+    cmd: [process.execPath, "run", "build", "--outdir", outdir, "--only", "migrator"],
     env: {},
   });
   mustSucceed("bun run build", build, () => true);
+  return join(outdir, "migrator");
 }
 
 async function measure(
@@ -348,8 +350,7 @@ const main = defineCommand({
     const server = await startThrowawayServer("bench");
     try {
       out.progress("Building dist/migrator and today's baseline project…");
-      const binary = join(PROJECT_ROOT, "dist", "migrator");
-      await buildBinary(PROJECT_ROOT, binary);
+      const binary = await buildBinary(PROJECT_ROOT, join(PROJECT_ROOT, "dist"));
       const baseline = await baselineProject(join(work, "baseline"), []);
       const names = (await readdir(join(PROJECT_ROOT, "migrations"))).filter((f) =>
         /^\d{13}-.*\.ts$/.test(f),
@@ -424,8 +425,7 @@ const main = defineCommand({
         migrationsDir: join(many, "migrations"),
         registryFile: join(many, "src", "db", "migrations.ts"),
       });
-      const manyBinary = join(work, "migrator-many");
-      await buildBinary(many, manyBinary);
+      const manyBinary = await buildBinary(many, join(work, "many-dist"));
       const manyBaseline = await baselineProject(join(work, "baseline-many"), extra);
       const template = await createDatabase(server, "bench_base");
       mustSucceed(

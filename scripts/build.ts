@@ -2,13 +2,13 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 /**
- * `bun run build`: compiles the production migrator into one binary, dist/migrator, with the
- * entity and every migration inside (through the static registry), then runs it once and fails
- * the build if it does not start.
+ * `bun run build`: compiles the production binaries, each one file with everything inside:
+ * dist/migrator (the entity and every migration, through the static registry) and dist/backupctl
+ * (the app). Each is run once after compiling, and the build fails if it does not start.
  *
- * Flags, as measured (see README, "Production migrator"): full --minify renames classes, which
- * breaks TypeORM's lookups by class name, so only whitespace and syntax are minified; the binary
- * must not pick up a stray .env or bunfig.toml from wherever it is started.
+ * Flags, as measured (README, "Production migrator"): full --minify renames classes, which
+ * breaks TypeORM's lookups by class name, so only whitespace and syntax are minified; the
+ * binaries must not pick up a stray .env or bunfig.toml from wherever they are started.
  */
 import { defineCommand } from "citty";
 import { $ } from "zx";
@@ -17,6 +17,12 @@ import { out } from "../src/cli/output.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 import { PROJECT_ROOT } from "../src/db/paths.ts";
 import { MigrateError } from "../src/migrate/errors.ts";
+
+const TARGETS = {
+  migrator: "src/migrator/main.ts",
+  backupctl: "src/app/main.ts",
+} as const;
+type Target = keyof typeof TARGETS;
 
 /** The git revision to bake in: BUILD_REVISION when set (image builds have no .git), else git's. */
 async function gitRevision(): Promise<string> {
@@ -35,47 +41,52 @@ async function gitRevision(): Promise<string> {
   return `${rev.stdout.trim()}${dirty.stdout.trim() ? "-dirty" : ""}`;
 }
 
+async function compile(target: Target, outfile: string, revision: string): Promise<void> {
+  const started = performance.now();
+  const build = await $({
+    nothrow: true,
+    quiet: true,
+    cwd: PROJECT_ROOT,
+  })`${process.execPath} build --compile \
+    --minify-whitespace --minify-syntax --bytecode --format=esm \
+    --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
+    --define ${`BUILD_VERSION=${JSON.stringify(pkg.version)}`} --define ${`BUILD_REVISION=${JSON.stringify(revision)}`} \
+    --outfile ${outfile} ${TARGETS[target]}`;
+  if (build.exitCode !== 0) {
+    throw new MigrateError("internal", `bun build of ${target} failed:\n${build.stderr.trim()}`);
+  }
+  const smoke = await $({ nothrow: true, quiet: true, cwd: "/" })`${outfile} version`;
+  const expected = `${target} ${pkg.version} (${revision})`;
+  if (smoke.exitCode !== 0 || smoke.stdout.trim() !== expected) {
+    throw new MigrateError(
+      "internal",
+      `the built ${target} does not run: \`${outfile} version\` exited ${smoke.exitCode} printing ${JSON.stringify(smoke.stdout.trim() || smoke.stderr.trim())}`,
+    );
+  }
+  const { size } = await stat(outfile);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  out.success(`built ${outfile}: ${expected}, ${(size / 2 ** 20).toFixed(1)} MiB, in ${seconds} s`);
+}
+
 const main = defineCommand({
-  meta: {
-    name: "bun run build",
-    description: "Compile the production migrator into dist/migrator",
-  },
+  meta: { name: "bun run build", description: "Compile dist/migrator and dist/backupctl" },
   args: {
-    outfile: {
+    outdir: {
       type: "string",
-      default: join(PROJECT_ROOT, "dist", "migrator"),
-      description: "where to write the binary",
+      default: join(PROJECT_ROOT, "dist"),
+      description: "where to write the binaries",
     },
+    only: { type: "string", description: "build one binary: migrator or backupctl" },
   },
   run: async ({ args }) => {
-    const outfile = String(args.outfile);
+    const only = args.only === undefined ? undefined : String(args.only);
+    if (only !== undefined && !(only in TARGETS)) {
+      throw new MigrateError("usage", `--only must be migrator or backupctl (got "${only}")`);
+    }
+    const targets = only ? [only as Target] : (Object.keys(TARGETS) as Target[]);
     const revision = await gitRevision();
-    const started = performance.now();
-    const build = await $({
-      nothrow: true,
-      quiet: true,
-      cwd: PROJECT_ROOT,
-    })`${process.execPath} build --compile \
-      --minify-whitespace --minify-syntax --bytecode --format=esm \
-      --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
-      --define ${`BUILD_VERSION=${JSON.stringify(pkg.version)}`} --define ${`BUILD_REVISION=${JSON.stringify(revision)}`} \
-      --outfile ${outfile} src/migrator/main.ts`;
-    if (build.exitCode !== 0) {
-      throw new MigrateError("internal", `bun build failed:\n${build.stderr.trim()}`);
-    }
-    const smoke = await $({ nothrow: true, quiet: true, cwd: "/" })`${outfile} version`;
-    const expected = `migrator ${pkg.version} (${revision})`;
-    if (smoke.exitCode !== 0 || smoke.stdout.trim() !== expected) {
-      throw new MigrateError(
-        "internal",
-        `the built binary does not run: \`${outfile} version\` exited ${smoke.exitCode} printing ${JSON.stringify(smoke.stdout.trim() || smoke.stderr.trim())}`,
-      );
-    }
-    const { size } = await stat(outfile);
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    out.success(
-      `built ${outfile}: ${expected}, ${(size / 1024 / 1024).toFixed(1)} MiB, in ${seconds} s`,
-    );
+    for (const target of targets)
+      await compile(target, join(String(args.outdir), target), revision);
   },
 });
 

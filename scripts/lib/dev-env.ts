@@ -141,16 +141,21 @@ export async function openDevDataSource(
   return { dataSource, env, checksums, applier: defaultApplier("bun run dev", pkg.version) };
 }
 
-/** The embedded cluster keeps the password it was created with; say how to get past a changed one. */
+/** What a developer can do about a connection failure to the dev database, added to its message. */
 function withDevHint(error: unknown, env: DevEnv): unknown {
-  const code = (error as { cause?: { code?: string } }).cause?.code;
-  if (env.engine !== "embedded" || code !== "28P01" || !(error instanceof MigrateError))
-    return error;
-  return new MigrateError(
-    "connect",
-    `${error.message} (the embedded cluster keeps the password it was created with: if AUDIT_DB_PASSWORD changed, \`bun run dev reset --yes\` recreates it)`,
-    { cause: error.cause },
-  );
+  if (!(error instanceof MigrateError) || error.kind !== "connect") return error;
+  const cause = error.cause as { code?: string; errors?: { code?: string }[] } | undefined;
+  const code = cause?.code ?? cause?.errors?.[0]?.code;
+  let hint: string | undefined;
+  if (code === "28P01" && env.engine === "embedded") {
+    hint =
+      "the embedded cluster keeps the password it was created with: if AUDIT_DB_PASSWORD changed, `bun run dev reset --yes` recreates it";
+  } else if (code === "ECONNREFUSED" && env.engine !== "external") {
+    hint = "`bun run dev up` starts the dev database";
+  }
+  return hint
+    ? new MigrateError("connect", `${error.message}; ${hint}`, { cause: error.cause })
+    : error;
 }
 
 export function describeDevTarget(env: DevEnv): string {

@@ -4,8 +4,8 @@
  * codes in src/app/exit-codes.ts.
  */
 import { defineCommand } from "citty";
+import { BUILD } from "../cli/build-info.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { BUILD } from "../migrator/build-info.ts";
 import { health } from "./commands/health.ts";
 import { logs } from "./commands/logs.ts";
 import { run } from "./commands/run.ts";

@@ -50,7 +50,7 @@ export function asConnectError(error: unknown, options: DataSourceOptions): Migr
 function explain(error: unknown): string {
   const { code, message } = error as { code?: string; message?: string };
   if (code === "ECONNREFUSED")
-    return "connection refused (is the database running? `bun run dev up` starts the dev one)";
+    return "connection refused (is the database running, on that host and port?)";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
   if (code === "28P01") return "password authentication failed";
   if (code === "3D000") return message ?? "database does not exist";

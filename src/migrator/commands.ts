@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { BUILD } from "../cli/build-info.ts";
 import {
   applyPending,
   changeArgs,
@@ -18,7 +19,6 @@ import { checksums } from "../db/migrations.ts";
 import { MigrateError } from "../migrate/errors.ts";
 import { defaultApplier } from "../migrate/executor.ts";
 import { waitForDatabase } from "../migrate/wait.ts";
-import { BUILD } from "./build-info.ts";
 
 /** `--timeout`, in seconds, for how long to wait for the database to accept connections. */
 const waitArgs = {

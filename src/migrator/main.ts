@@ -4,8 +4,8 @@
  * default, so a container's bare entrypoint migrates.
  */
 import { defineCommand } from "citty";
+import { BUILD } from "../cli/build-info.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { BUILD } from "./build-info.ts";
 import { resolveCommand, revert, run, show, version, wait } from "./commands.ts";
 
 // The binary is the production migrator: production rules unless told otherwise.

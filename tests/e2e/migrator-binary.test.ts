@@ -3,8 +3,8 @@ import { cp, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { connectionUrl } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
+import { buildMigrator, emptyDir, migrator } from "../support/binaries.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
-import { buildMigrator, emptyDir, migrator } from "../support/migrator.ts";
 import { dev, marks, projectCopy, run } from "../support/project.ts";
 
 let binary: string;

@@ -6,8 +6,8 @@ import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { checksums, migrations } from "../../src/db/migrations.ts";
 import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
+import { buildMigrator, migrator } from "../support/binaries.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
-import { buildMigrator, migrator } from "../support/migrator.ts";
 import { dev, projectCopy } from "../support/project.ts";
 
 let binary: string;

@@ -135,9 +135,9 @@ describe("Dockerfile", () => {
     expect(lint.exitCode).toBe(0);
   });
 
-  test("has the deps, builder and migrator stages; deps installs exactly the lockfile", async () => {
+  test("has the deps, builder, migrator and runtime stages; deps installs exactly the lockfile", async () => {
     const stages = await dockerfileStages();
-    expect([...stages.keys()]).toEqual(expect.arrayContaining(["deps", "builder", "migrator"]));
+    expect([...stages.keys()]).toEqual(["deps", "builder", "migrator", "runtime"]);
     expect(stages.get("deps")?.lines.join("\n")).toContain("bun install --frozen-lockfile");
     expect(stages.get("builder")?.lines.join("\n")).toContain("bun run build");
   });
@@ -151,5 +151,30 @@ describe("Dockerfile", () => {
     expect(migrator?.lines).toContain("USER nonroot");
     expect(migrator?.lines).toContain('ENTRYPOINT ["/migrator"]');
     expect(migrator?.lines).toContain('CMD ["run"]');
+  });
+});
+
+describe("Dockerfile runtime stage", () => {
+  test("the app binary without Bun, node, npm or npx, as a non-root user, serving on 8080", async () => {
+    const runtime = (await dockerfileStages()).get("runtime");
+    expect(runtime?.from).not.toMatch(/bun|node/i);
+    const text = runtime?.lines.join("\n") ?? "";
+    expect(text).not.toMatch(/\b(npm|npx|bun|nodejs|node)\b/);
+    const copies = runtime?.lines.filter((l) => /^(COPY|ADD)\b/i.test(l)) ?? [];
+    expect(copies).toEqual(["COPY --from=builder /src/dist/backupctl /usr/local/bin/backupctl"]);
+    expect(runtime?.lines).toContain("USER backupctl");
+    expect(runtime?.lines).toContain('ENTRYPOINT ["/usr/local/bin/backupctl"]');
+    expect(runtime?.lines).toContain('CMD ["serve", "--port", "8080"]');
+    // Backups are shell commands running pg_dump: the field's major version must be there.
+    expect(text).toContain("postgresql-client-16");
+  });
+
+  test("compose runs the app from the runtime stage with its config and state where the image expects them", async () => {
+    const app = (await compose("docker-compose.yml")).services.backupctl as Service;
+    expect(app.build?.target).toBe("runtime");
+    expect(app.volumes).toEqual(
+      expect.arrayContaining(["./config:/app/config:ro", "backupctl-data:/app/data"]),
+    );
+    expect(app.healthcheck?.test).toEqual(["CMD", "/usr/local/bin/backupctl", "health"]);
   });
 });

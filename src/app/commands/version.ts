@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
+import { BUILD } from "../../cli/build-info.ts";
 import { out } from "../../cli/output.ts";
-import { BUILD } from "../../migrator/build-info.ts";
 
 export const version = defineCommand({
   meta: {

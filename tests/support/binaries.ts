@@ -5,21 +5,31 @@ import { join } from "node:path";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
 import { run } from "./project.ts";
 
-let built: Promise<string> | undefined;
+const built = new Map<string, Promise<string>>();
 
 /** Builds the migrator binary once per test run with `bun run build`, the way a user builds it. */
 export function buildMigrator(): Promise<string> {
-  built ??= (async () => {
+  return buildBinary("migrator");
+}
+
+/** Builds one production binary once per test run. */
+export function buildBinary(target: "migrator" | "backupctl"): Promise<string> {
+  const existing = built.get(target);
+  if (existing) return existing;
+  const building = (async () => {
     const dir = join(tmpdir(), `backupctl-dist-${randomBytes(4).toString("hex")}`);
     await mkdir(dir, { recursive: true, mode: 0o755 });
-    const outfile = join(dir, "migrator");
-    const result = await run([process.execPath, "run", "build", "--outfile", outfile], {
-      cwd: PROJECT_ROOT,
-    });
+    const result = await run(
+      [process.execPath, "run", "build", "--outdir", dir, "--only", target],
+      {
+        cwd: PROJECT_ROOT,
+      },
+    );
     if (result.exitCode !== 0) throw new Error(`bun run build failed: ${result.stderr}`);
-    return outfile;
+    return join(dir, target);
   })();
-  return built;
+  built.set(target, building);
+  return building;
 }
 
 /** An empty working directory: no node_modules, no migrations, no .env next to the binary. */
