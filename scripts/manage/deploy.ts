@@ -1,0 +1,62 @@
+import { defineCommand } from "citty";
+import { out } from "../../src/cli/output.ts";
+import { ManageError } from "./exit-codes.ts";
+import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
+import { compose, composeWithMigrator } from "./lib/compose.ts";
+import { loadContext, SERVICES } from "./lib/context.ts";
+import { Executor, mustSucceed } from "./lib/executor.ts";
+import { waitHealthy } from "./lib/health.ts";
+import { runMigrator } from "./lib/migrator.ts";
+import { preflight, printProgress, reportPreflight } from "./lib/preflight.ts";
+
+export const deploy = defineCommand({
+  meta: {
+    name: "deploy",
+    description:
+      "Preflight, build, start the audit database, wait for it, migrate, start the app, wait for its health",
+  },
+  args: { ...dirArg, ...dryRunArg, ...waitArgs },
+  run: async ({ args }) => {
+    const ctx = await loadContext(args.dir);
+    const exec = new Executor(ctx.root, Boolean(args["dry-run"]));
+    const wait = parseWait(args);
+    if (exec.dryRun) out.data(`# ./manage deploy in ${ctx.root}: the plan (nothing runs)`);
+
+    exec.step("Preflight");
+    reportPreflight(await preflight(exec, ctx), printProgress, exec);
+
+    exec.step("Building the images");
+    await mustSucceed(exec, "docker", composeWithMigrator(ctx, "build"), "docker compose build", {
+      output: "stream",
+    });
+
+    exec.step(`Starting ${SERVICES.db}`);
+    await mustSucceed(
+      exec,
+      "docker",
+      compose(ctx, "up", "-d", "--no-build", SERVICES.db),
+      `docker compose up ${SERVICES.db}`,
+    );
+    await waitHealthy(exec, ctx, SERVICES.db, wait);
+
+    exec.step("Applying migrations");
+    try {
+      await runMigrator(exec, ctx);
+    } catch (error) {
+      if (error instanceof ManageError && error.failure === "migrationFailed") {
+        throw new ManageError("migrationFailed", `${error.message}; the app was not started`);
+      }
+      throw error;
+    }
+
+    exec.step(`Starting ${SERVICES.app}`);
+    await mustSucceed(
+      exec,
+      "docker",
+      compose(ctx, "up", "-d", "--no-build", SERVICES.app),
+      `docker compose up ${SERVICES.app}`,
+    );
+    await waitHealthy(exec, ctx, SERVICES.app, wait);
+    if (!exec.dryRun) out.success("Deployed: backupctl is running and healthy");
+  },
+});

@@ -1,0 +1,85 @@
+import { defineCommand } from "citty";
+import { ManageError } from "./exit-codes.ts";
+import { dirArg } from "./lib/args.ts";
+import { compose, requireDocker } from "./lib/compose.ts";
+import { loadContext, SERVICES } from "./lib/context.ts";
+import { Executor } from "./lib/executor.ts";
+
+/** The long-running services (the migrator's containers are removed when it ends). */
+const RUNNING_SERVICES: string[] = [SERVICES.app, SERVICES.db];
+
+function checkService(service: string): void {
+  if (!RUNNING_SERVICES.includes(service)) {
+    throw new ManageError(
+      "usage",
+      `unknown service "${service}": use ${RUNNING_SERVICES.join(" or ")}`,
+    );
+  }
+}
+
+export const logs = defineCommand({
+  meta: { name: "logs", description: "Show the logs of the app and the audit database, or of one" },
+  args: {
+    service: {
+      type: "positional",
+      required: false,
+      description: RUNNING_SERVICES.join(" | "),
+    },
+    follow: { type: "boolean", alias: "f", description: "keep printing new lines" },
+    lines: { type: "string", alias: "n", default: "100", description: "how many recent lines" },
+    ...dirArg,
+  },
+  run: async ({ args }) => {
+    if (args.service) checkService(args.service);
+    const lines = String(args.lines);
+    if (!/^\d+$/.test(lines)) {
+      throw new ManageError("usage", `--lines must be a number (got "${lines}")`);
+    }
+    const ctx = await loadContext(args.dir);
+    const exec = new Executor(ctx.root, false);
+    await requireDocker(exec);
+    const result = await exec.exec(
+      "docker",
+      compose(
+        ctx,
+        "logs",
+        "--tail",
+        lines,
+        ...(args.follow ? ["--follow"] : []),
+        ...(args.service ? [args.service] : []),
+      ),
+      { kind: "query", output: "inherit" },
+    );
+    process.exitCode = result.exitCode;
+  },
+});
+
+export const shell = defineCommand({
+  meta: {
+    name: "shell",
+    description: `Open a shell in a running container (default: ${SERVICES.app})`,
+  },
+  args: {
+    service: {
+      type: "positional",
+      required: false,
+      default: SERVICES.app,
+      description: RUNNING_SERVICES.join(" | "),
+    },
+    ...dirArg,
+  },
+  run: async ({ args }) => {
+    const service = args.service || SERVICES.app;
+    checkService(service);
+    const ctx = await loadContext(args.dir);
+    const exec = new Executor(ctx.root, false);
+    await requireDocker(exec);
+    // Without a terminal (a script), no TTY is asked for: commands come on stdin.
+    const tty = process.stdin.isTTY ? [] : ["-T"];
+    const result = await exec.exec("docker", compose(ctx, "exec", ...tty, service, "sh"), {
+      kind: "query",
+      output: "inherit",
+    });
+    process.exitCode = result.exitCode;
+  },
+});

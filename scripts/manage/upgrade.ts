@@ -1,0 +1,162 @@
+import { defineCommand } from "citty";
+import { out } from "../../src/cli/output.ts";
+import { ManageError } from "./exit-codes.ts";
+import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
+import { type Backup, backupDatabase, displayPath, restoreCommand } from "./lib/backup.ts";
+import { compose, composeWithMigrator } from "./lib/compose.ts";
+import { loadContext, type ManageContext, SERVICES } from "./lib/context.ts";
+import { Executor, errorSummary, mustSucceed } from "./lib/executor.ts";
+import { waitHealthy } from "./lib/health.ts";
+import { imageId, rollBack, runningAppImage, tagPrevious } from "./lib/images.ts";
+import { runMigrator } from "./lib/migrator.ts";
+import { preflight, printProgress, recheckAfterPull, reportPreflight } from "./lib/preflight.ts";
+
+export const upgrade = defineCommand({
+  meta: {
+    name: "upgrade",
+    description:
+      "git pull --ff-only, build, keep the running images as :previous, back up the audit database, migrate, restart the app; roll back when it is not healthy (alias: update)",
+  },
+  args: { ...dirArg, ...dryRunArg, ...waitArgs },
+  run: async ({ args }) => {
+    let ctx = await loadContext(args.dir);
+    const exec = new Executor(ctx.root, Boolean(args["dry-run"]));
+    const wait = parseWait(args);
+    if (exec.dryRun) out.data(`# ./manage upgrade in ${ctx.root}: the plan (nothing runs)`);
+
+    exec.step("Preflight");
+    reportPreflight(await preflight(exec, ctx), printProgress, exec);
+
+    exec.step("Updating the checkout");
+    await pullFastForward(exec, ctx);
+    // The pull may have changed the compose file and .env.example.
+    ctx = await loadContext(args.dir);
+    await recheckAfterPull(exec, ctx);
+
+    exec.step("Building the new images");
+    const previousMigrator = await imageId(exec, ctx.images.migrator);
+    await mustSucceed(exec, "docker", composeWithMigrator(ctx, "build"), "docker compose build", {
+      output: "stream",
+    });
+
+    exec.step("Keeping the running images as :previous, for a rollback");
+    const previousApp = await runningAppImage(exec, ctx);
+    if (previousApp) await tagPrevious(exec, previousApp, ctx.images.app);
+    else
+      out.warn(`${SERVICES.app} is not running: there will be no previous image to roll back to`);
+    if (previousMigrator) await tagPrevious(exec, previousMigrator, ctx.images.migrator);
+
+    exec.step("Backing up the audit database");
+    const backup = await backUp(exec, ctx, wait);
+
+    exec.step("Applying migrations");
+    try {
+      await runMigrator(exec, ctx);
+    } catch (error) {
+      if (!(error instanceof ManageError) || error.failure !== "migrationFailed") throw error;
+      throw new ManageError(
+        "migrationFailed",
+        `${error.message}. The running app was not touched. The database before this upgrade is in ${displayPath(ctx, backup.path)}; to restore it: ${restoreCommand(ctx, backup.path)}`,
+      );
+    }
+
+    exec.step(`Restarting ${SERVICES.app} on the new images`);
+    try {
+      await mustSucceed(
+        exec,
+        "docker",
+        compose(ctx, "up", "-d", "--no-build", SERVICES.app),
+        `docker compose up ${SERVICES.app}`,
+      );
+      await waitHealthy(exec, ctx, SERVICES.app, wait);
+    } catch (error) {
+      if (!(error instanceof ManageError)) throw error;
+      if (!previousApp) {
+        throw new ManageError(
+          "unhealthy",
+          `${error.message}; there is no previous image to roll back to`,
+        );
+      }
+      out.warn(`${error.message}: rolling back to the previous images`);
+      exec.step("Rolling back");
+      await rollBack(exec, ctx, wait);
+      throw new ManageError(
+        "rolledBack",
+        `the new version failed its health check, so the previous images run again and are healthy. The database keeps the new migrations (the previous app ignores them); the backup from before them is ${displayPath(ctx, backup.path)} (restore: ${restoreCommand(ctx, backup.path)})`,
+      );
+    }
+    if (exec.dryRun) {
+      exec.step(`Only if ${SERVICES.app} does not become healthy: rolling back`);
+      await rollBack(exec, ctx, wait);
+      return;
+    }
+    out.success(
+      `Upgraded: ${SERVICES.app} is healthy on the new images (backup: ${displayPath(ctx, backup.path)})`,
+    );
+  },
+});
+
+/** `git pull --ff-only`, refused on a checkout with changes to tracked files. */
+async function pullFastForward(exec: Executor, ctx: ManageContext): Promise<void> {
+  // Untracked files (backups/, config/projects.yml) never block a fast-forward; edits do.
+  const status = await exec.exec("git", ["status", "--porcelain", "--untracked-files=no"], {
+    kind: "query",
+  });
+  if (status.exitCode !== 0) {
+    throw new ManageError(
+      "gitRefused",
+      `${ctx.root} is not a git checkout (${errorSummary(status.stderr)}): upgrade pulls the new version with git`,
+    );
+  }
+  const changed = status.stdout
+    .split("\n")
+    .map((line) => line.slice(3).trim())
+    .filter(Boolean);
+  if (changed.length > 0) {
+    const shown = changed.slice(0, 5).join(", ") + (changed.length > 5 ? ", …" : "");
+    throw new ManageError(
+      "gitRefused",
+      `the checkout has uncommitted changes (${shown}): commit or discard them, then upgrade again; nothing was changed`,
+    );
+  }
+  const before = await revision(exec, "<revision before>");
+  const pull = await exec.exec("git", ["pull", "--ff-only"], { output: "stream" });
+  if (pull.exitCode !== 0) {
+    throw new ManageError(
+      "gitRefused",
+      `git pull --ff-only failed (exit ${pull.exitCode}): ${errorSummary(pull.stderr || pull.stdout)}; nothing was changed`,
+    );
+  }
+  const after = await revision(exec, "<revision after>");
+  if (exec.dryRun) return;
+  if (before === after) out.progress(`Already up to date at ${before.slice(0, 12)}`);
+  else out.progress(`Updated ${before.slice(0, 12)} → ${after.slice(0, 12)}`);
+}
+
+async function revision(exec: Executor, placeholder: string): Promise<string> {
+  const result = await exec.exec("git", ["rev-parse", "HEAD"], { kind: "query", placeholder });
+  return result.stdout.trim();
+}
+
+/** Waits for the database (it must already run: upgrade never starts it) and dumps it. */
+async function backUp(
+  exec: Executor,
+  ctx: ManageContext,
+  wait: { timeoutMs: number; intervalMs: number },
+): Promise<Backup> {
+  try {
+    await waitHealthy(exec, ctx, SERVICES.db, wait);
+  } catch (error) {
+    if (!(error instanceof ManageError)) throw error;
+    throw new ManageError(
+      "backupFailed",
+      `cannot back up the audit database: ${error.message}; nothing was migrated (./manage deploy starts it)`,
+    );
+  }
+  try {
+    return await backupDatabase(exec, ctx);
+  } catch (error) {
+    if (!(error instanceof ManageError)) throw error;
+    throw new ManageError("backupFailed", `${error.message}; nothing was migrated`);
+  }
+}
