@@ -132,12 +132,10 @@ async function main(): Promise<void> {
 }
 
 async function composeCommand(args: string[]): Promise<void> {
-  // Leave out `-f <file>` and `--profile <name>`.
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "-f" || args[i] === "--profile") i++;
-    else rest.push(args[i] as string);
-  }
+  // Leave out compose's own `-f <file>` and `--profile <name>`, before the subcommand.
+  let at = 0;
+  while (args[at] === "-f" || args[at] === "--profile") at += 2;
+  const rest = args.slice(at);
   const [sub] = rest;
   if (sub === "version") finish({ exitCode: 0, stdout: "2.29.1\n" });
   if (sub === "config") {

@@ -89,17 +89,20 @@ export class Executor {
   }
 }
 
-/** Shows a child's output on stderr line by line, redacted like everything else printed. */
+/**
+ * Shows a child's output on stderr line by line, indented (so the only line starting with
+ * `error:` is the command's own last one) and redacted like everything else printed.
+ */
 function forwardLines(stream: Readable | null | undefined): void {
   if (!stream) return;
   let pending = "";
   stream.on("data", (chunk: Buffer | string) => {
     const lines = (pending + chunk.toString()).split("\n");
     pending = lines.pop() ?? "";
-    for (const line of lines) out.raw(process.stderr, line);
+    for (const line of lines) out.raw(process.stderr, `  ${line}`);
   });
   stream.on("end", () => {
-    if (pending) out.raw(process.stderr, pending);
+    if (pending) out.raw(process.stderr, `  ${pending}`);
   });
 }
 
