@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
+import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { listBackups } from "./lib/backup.ts";
 import { compose, composeWithMigrator, parsePs, requireDocker } from "./lib/compose.ts";
@@ -29,7 +30,13 @@ export const status = defineCommand({
     const ps = await exec.exec("docker", compose(ctx, "ps", "--all", "--format", "json"), {
       kind: "query",
     });
-    const containers = ps.exitCode === 0 ? parsePs(ps.stdout) : [];
+    if (ps.exitCode !== 0) {
+      throw new ManageError(
+        "dockerFailed",
+        `docker compose ps failed (exit ${ps.exitCode}): ${errorSummary(ps.stderr)}`,
+      );
+    }
+    const containers = parsePs(ps.stdout);
     const dbRunning = containers.some((c) => c.service === SERVICES.db && c.state === "running");
 
     let migrations: MigrationsReport;

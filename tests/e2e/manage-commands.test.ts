@@ -96,6 +96,16 @@ describe("./manage status", () => {
   });
 });
 
+test("status: a compose that does not work is an error, not an empty list: exit 36", async () => {
+  const fake = await fakeDocker({ compose: false });
+  const dir = await serverCheckout();
+  const result = await manage(["status", "--dir", dir], { env: fake.env });
+  expect(result.exitCode).toBe(36);
+  expect(result.stderr.trim()).toBe(
+    "error: docker compose ps failed (exit 1): docker: 'compose' is not a docker command.",
+  );
+});
+
 describe("./manage logs and shell", () => {
   test("logs of one service or both", async () => {
     const fake = await fakeDocker({ running: [DB, APP] });

@@ -173,6 +173,8 @@ export async function manage(
     env: {
       PATH: [dirname(process.execPath), process.env.PATH ?? ""].join(":"),
       HOME: process.env.HOME ?? "/root",
+      // As in any login shell (Bun's child_process is slow without it).
+      SHLVL: "1",
       NO_COLOR: "1",
       ...options.env,
     },

@@ -1,7 +1,7 @@
 import { closeSync, createReadStream, openSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { $ } from "zx";
+import { $ } from "zx/core";
 import { out } from "../../../src/cli/output.ts";
 import { ManageError, type ManageFailure } from "../exit-codes.ts";
 
