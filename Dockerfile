@@ -21,7 +21,7 @@ COPY migrations ./migrations
 RUN BUILD_REVISION="${GIT_REVISION}" bun run build
 
 # The migrator: the binary and nothing else on a glibc base, as a non-root user. A short-lived
-# container: `docker compose --profile migrate run --rm migrator [run|show|revert|wait|version]`.
+# container: `docker compose --profile migrate run --rm migrator [run|show|revert|resolve|wait|version]`.
 FROM gcr.io/distroless/cc-debian12:nonroot AS migrator
 COPY --from=builder /src/dist/migrator /migrator
 USER nonroot
@@ -30,7 +30,7 @@ CMD ["run"]
 
 # The backupctl app. Not distroless: backups are shell commands (`sh -c`) running the users'
 # tools, so it carries a shell, pg_dump 16 from PostgreSQL's own Debian repository (the audit
-# database's and the field's major version) plus gzip and tar. No Bun, node, npm or npx: the
+# database's and the field's major version) plus gzip, tar and curl (for hooks that notify). No Bun, node, npm or npx: the
 # app is the compiled binary.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -40,7 +40,7 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client-16 \
- && apt-get purge -y --auto-remove curl gnupg \
+ && apt-get purge -y --auto-remove gnupg \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --create-home --home-dir /app backupctl \
  && install -d -o backupctl -g backupctl /app/data /app/backups

@@ -1,21 +1,15 @@
 #!/usr/bin/env bun
 /**
  * `bun run dev <command>`: the development migration workflow. Commands live in scripts/dev/;
- * this file is only their registry.
+ * this file is only their registry. Each is loaded when it runs, so a command pays only for
+ * what it uses (TypeORM alone takes a quarter of a second to load).
  */
 import { defineCommand } from "citty";
 import { runCli } from "../src/cli/run-cli.ts";
-import { migrateCheck, migrateLint, migrateVerify } from "./dev/check.ts";
-import { down, logs, psql, reset, status, up } from "./dev/database.ts";
-import {
-  migrateCreate,
-  migrateGenerate,
-  migrateRegistry,
-  migrateResolve,
-  migrateRevert,
-  migrateRun,
-  migrateShow,
-} from "./dev/migrate.ts";
+
+const database = () => import("./dev/database.ts");
+const migrate = () => import("./dev/migrate.ts");
+const check = () => import("./dev/check.ts");
 
 const main = defineCommand({
   meta: {
@@ -23,22 +17,22 @@ const main = defineCommand({
     description: "backupctl audit database: dev database and schema-driven TypeORM migrations",
   },
   subCommands: {
-    up,
-    down,
-    reset,
-    status,
-    psql,
-    logs,
-    "migrate:run": migrateRun,
-    "migrate:show": migrateShow,
-    "migrate:revert": migrateRevert,
-    "migrate:generate": migrateGenerate,
-    "migrate:create": migrateCreate,
-    "migrate:resolve": migrateResolve,
-    "migrate:check": migrateCheck,
-    "migrate:lint": migrateLint,
-    "migrate:verify": migrateVerify,
-    "migrate:registry": migrateRegistry,
+    up: () => database().then((m) => m.up),
+    down: () => database().then((m) => m.down),
+    reset: () => database().then((m) => m.reset),
+    status: () => database().then((m) => m.status),
+    psql: () => database().then((m) => m.psql),
+    logs: () => database().then((m) => m.logs),
+    "migrate:run": () => migrate().then((m) => m.migrateRun),
+    "migrate:show": () => migrate().then((m) => m.migrateShow),
+    "migrate:revert": () => migrate().then((m) => m.migrateRevert),
+    "migrate:generate": () => migrate().then((m) => m.migrateGenerate),
+    "migrate:create": () => migrate().then((m) => m.migrateCreate),
+    "migrate:resolve": () => migrate().then((m) => m.migrateResolve),
+    "migrate:check": () => check().then((m) => m.migrateCheck),
+    "migrate:lint": () => check().then((m) => m.migrateLint),
+    "migrate:verify": () => check().then((m) => m.migrateVerify),
+    "migrate:registry": () => migrate().then((m) => m.migrateRegistry),
   },
 });
 

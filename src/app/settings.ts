@@ -50,3 +50,18 @@ export async function loadProjectsConfig(settings: AppSettings): Promise<Project
     baseDir: dirname(settings.configPath),
   });
 }
+
+/**
+ * The environment backup commands and hooks run with: backupctl's own, without the audit
+ * database's connection (DATABASE_URL, AUDIT_DB_*). Those credentials are the app's; a project's
+ * command gets its own (PGPASSWORD, ~/.pgpass) and never sees the audit password.
+ */
+export function commandEnvironment(
+  env: Record<string, string | undefined>,
+): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([name]) => name !== "DATABASE_URL" && !name.startsWith("AUDIT_DB_"),
+    ),
+  );
+}

@@ -114,10 +114,11 @@ export function statusLine(state: MigrationState, width: number): string {
   const mark = `${state.applied ? "[X]" : "[ ]"} ${state.name}`;
   if (!state.applied) return mark;
   const details: string[] = [];
-  if (state.appliedAt) details.push(state.appliedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"));
-  else details.push("applied before the ledger");
+  const by = state.tool ? `${state.tool}${state.appliedBy ? ` on ${state.appliedBy}` : ""}` : "";
+  if (state.adopted) details.push(`applied before the ledger${by ? `; adopted by ${by}` : ""}`);
+  else if (state.appliedAt) details.push(state.appliedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"));
   if (state.durationMs !== null) details.push(`${state.durationMs} ms`);
-  if (state.tool) details.push(`${state.tool}${state.appliedBy ? ` on ${state.appliedBy}` : ""}`);
+  if (by && !state.adopted) details.push(by);
   if (state.checksum === "changed") details.push("SOURCE CHANGED SINCE APPLIED");
   if (state.missingFromSource) details.push("file missing from migrations/");
   return `${mark.padEnd(width + 4)}  ${details.join("  ")}`;

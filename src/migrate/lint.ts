@@ -21,6 +21,7 @@ export const EXCLUDED_RULES: Record<string, string> = {
 /** Rules of our own, reported beside squawk's. */
 export const OWN_RULES = {
   emptyDown: "empty-down",
+  upFailed: "up-failed",
   downFailed: "down-failed",
 } as const;
 
@@ -84,6 +85,17 @@ export function lintFindings(
         rule: found.rule_name,
         message: found.help ? `${found.message} ${found.help}` : found.message,
         allowed: allowed.has(found.rule_name),
+      });
+    }
+    if (inspection.error) {
+      // A migration that cannot run cannot be linted (nor can the ones after it): never allowed.
+      const upFailed = inspection.error.startsWith("up()");
+      findings.push({
+        migration: inspection.name,
+        statement: upFailed ? "up()" : "down()",
+        rule: upFailed ? OWN_RULES.upFailed : OWN_RULES.downFailed,
+        message: inspection.error,
+        allowed: false,
       });
     }
     if (inspection.up.length > 0 && inspection.down.length === 0 && !inspection.error) {

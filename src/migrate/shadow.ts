@@ -41,7 +41,7 @@ async function admin<T>(
     if ((error as { code?: string }).code === "42501") {
       throw new MigrateError(
         "usage",
-        `the user ${base.username} may not create databases, which the shadow database needs: grant CREATEDB, or use --against dev`,
+        `the user ${base.username} may not create databases, which the shadow and scratch databases need: grant it CREATEDB (migrate:generate can also diff against the dev database: --against dev)`,
         { cause: error },
       );
     }

@@ -23,6 +23,8 @@ export interface MigrationState {
   durationMs: number | null;
   appliedBy: string | null;
   tool: string | null;
+  /** Applied before the ledger existed: appliedBy/tool name who adopted it, not who applied it. */
+  adopted: boolean;
   checksum: ChecksumState;
 }
 
@@ -56,6 +58,7 @@ export async function migrationStatus(
       durationMs: isApplied ? (entry?.durationMs ?? null) : null,
       appliedBy: isApplied && entry?.appliedBy ? entry.appliedBy : null,
       tool: isApplied && entry?.tool ? `${entry.tool} ${entry.toolVersion ?? ""}`.trim() : null,
+      adopted: isApplied && Boolean(entry?.adopted),
       checksum,
     };
   };

@@ -1,6 +1,6 @@
 /**
  * The production migrator: compiled by `bun run build` into one binary (dist/migrator) with the
- * entity and every migration inside. `migrator [run|show|revert|wait|version]`; `run` is the
+ * entity and every migration inside. `migrator [run|show|revert|resolve|wait|version]`; `run` is the
  * default, so a container's bare entrypoint migrates.
  */
 import { defineCommand } from "citty";

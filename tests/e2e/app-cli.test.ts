@@ -379,3 +379,25 @@ async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp): P
   reader.releaseLock();
   return text;
 }
+
+test("backup commands never see the audit database's credentials", async () => {
+  const db = await migratedDatabase();
+  const projects = `projects:
+  - name: peek
+    command: printf '%s|%s|%s' "\${DATABASE_URL:-none}" "\${AUDIT_DB_PASSWORD:-none}" "$BACKUPCTL_PROJECT" > "$BACKUPCTL_OUTPUT"
+    output: peek.out
+`;
+  const { backupctl, configDir } = await workspace(connectionUrl(db), projects);
+  const result = await run([process.execPath, MAIN, "run", "peek"], {
+    cwd: project,
+    env: {
+      DATABASE_URL: connectionUrl(db),
+      AUDIT_DB_PASSWORD: "not-for-commands",
+      BACKUPCTL_CONFIG: join(configDir, "projects.yml"),
+      BACKUPCTL_STATE_DIR: join(configDir, "..", "state"),
+    },
+  });
+  expect(result.exitCode).toBe(0);
+  expect(await readFile(join(configDir, "peek.out"), "utf8")).toBe("none|none|peek");
+  expect((await backupctl(["status", "peek", "--json"])).exitCode).toBe(0);
+});

@@ -145,6 +145,25 @@ describe("migrate:lint", () => {
   });
 });
 
+describe("a migration that cannot run", () => {
+  test("lint reports it (up-failed) instead of calling the migrations clean", async () => {
+    const { cwd, cli } = await workspace();
+    await add(
+      cwd,
+      migration(
+        "Broken",
+        1800000000000,
+        'await queryRunner.query(`ALTER TABLE "nope" ADD "x" int`);',
+        "await queryRunner.query(`SELECT 1`);",
+      ),
+    );
+    const lint = await cli("migrate:lint");
+    expect(lint.exitCode).toBe(11);
+    expect(lint.stdout).toContain("Broken1800000000000: up-failed");
+    expect(lint.stdout).toContain('relation "nope" does not exist');
+  });
+});
+
 describe("migrate:verify and empty down()", () => {
   test("a down() that does not restore the schema is named, with what it left behind (exit 12)", async () => {
     const { cwd, cli } = await workspace();

@@ -12,7 +12,12 @@ import {
 } from "../backup-runner.ts";
 import { APP_EXIT_CODES } from "../exit-codes.ts";
 import type { ProjectConfig, ProjectsConfig } from "../project-config.ts";
-import { loadProjectsConfig, readAppSettings, statePaths } from "../settings.ts";
+import {
+  commandEnvironment,
+  loadProjectsConfig,
+  readAppSettings,
+  statePaths,
+} from "../settings.ts";
 import {
   catchUpWithAuditLog,
   clock,
@@ -60,7 +65,7 @@ export const run = defineCommand({
         clock,
         lockPath: paths.projectLock,
         workDir: config.baseDir,
-        env: process.env,
+        env: commandEnvironment(process.env),
         retryDelayMs: RETRY_DELAY_MS,
         secrets: [password],
         onEvent: printEvent,
