@@ -128,9 +128,22 @@ async function pullFastForward(exec: Executor, ctx: ManageContext): Promise<void
     );
   }
   const after = await revision(exec, "<revision after>");
-  if (exec.dryRun) return;
-  if (before === after) out.progress(`Already up to date at ${before.slice(0, 12)}`);
-  else out.progress(`Updated ${before.slice(0, 12)} → ${after.slice(0, 12)}`);
+  if (before === after) {
+    out.progress(`Already up to date at ${before.slice(0, 12)}`);
+    return;
+  }
+  if (!exec.dryRun) out.progress(`Updated ${before.slice(0, 12)} → ${after.slice(0, 12)}`);
+  // This process already runs with the dependencies it started with; the next one may not.
+  const deps = await exec.exec(
+    "git",
+    ["diff", "--name-only", before, after, "--", "package.json", "bun.lock"],
+    { kind: "query" },
+  );
+  if (deps.stdout.trim()) {
+    out.warn(
+      "package.json or bun.lock changed: run `bun install --production --frozen-lockfile --ignore-scripts` before the next ./manage command",
+    );
+  }
 }
 
 async function revision(exec: Executor, placeholder: string): Promise<string> {

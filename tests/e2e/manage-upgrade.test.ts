@@ -82,6 +82,17 @@ describe("./manage upgrade", () => {
     expect(result.stderr).toContain("Already up to date");
   });
 
+  test("says when the pull changed ./manage's own dependencies", async () => {
+    const server = await gitServer();
+    server.publish("bun.lock", "{}\n");
+    const fake = await fakeDocker(RUNNING);
+    const result = await manage(["upgrade", "--dir", server.dir, ...FAST], { env: fake.env });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain(
+      "warning: package.json or bun.lock changed: run `bun install --production --frozen-lockfile --ignore-scripts` before the next ./manage command",
+    );
+  });
+
   test("a migrator failure leaves the running app untouched and says how to restore: exit 4", async () => {
     const server = await gitServer();
     const fake = await fakeDocker({
