@@ -297,4 +297,34 @@ describe("restore-db", () => {
       `error: no such backup file: ${join(dir, "nope.sql.gz")}; nothing was changed`,
     );
   });
+
+  test("on a terminal it asks, and only y goes on", async () => {
+    // `script` gives ./manage a terminal; the answer is typed on it.
+    const dir = await serverCheckout();
+    const fake = await fakeDocker({ running: ["backupctl-audit-db"] });
+    const dump = join(dir, "ok.sql");
+    await writeFile(dump, "SELECT 1;\n-- PostgreSQL database dump complete\n");
+    const manageFile = join(import.meta.dir, "..", "..", "manage");
+    const typed = async (answer: string) => {
+      const command = `${manageFile} restore-db ${dump} --no-backup --dir ${dir}`;
+      const proc = Bun.spawn(["script", "-qec", command, "/dev/null"], {
+        env: { ...process.env, ...fake.env, NO_COLOR: "1" },
+        stdin: new TextEncoder().encode(`${answer}\n`),
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const output = await new Response(proc.stdout).text();
+      return { exitCode: await proc.exited, output };
+    };
+    const no = await typed("n");
+    expect(no.output).toContain("Continue? [y/N]");
+    expect(no.output).toContain("error: cancelled: nothing was changed");
+    expect(no.exitCode).toBe(2);
+    expect((await fake.calls()).some((c) => c.includes("psql"))).toBe(false);
+
+    const yes = await typed("y");
+    expect(yes.exitCode).toBe(0);
+    expect(yes.output).toContain("Restored the audit database from ok.sql.");
+    expect((await fake.calls()).filter((c) => c.includes("psql"))).toHaveLength(1);
+  });
 });
