@@ -2,18 +2,7 @@ import { relative } from "node:path";
 import { defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
-import {
-  applyPending,
-  changeArgs,
-  dryRunArg,
-  type MigrationContext,
-  parseSteps,
-  printStatus,
-  resolve,
-  resolveArgs,
-  revertSteps,
-  showArgs,
-} from "../../src/cli/migration-commands.ts";
+import { type MigrationContext, migrationCommands } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
@@ -47,52 +36,15 @@ async function withContext<T>(
   }
 }
 
-export const migrateRun = defineCommand({
-  meta: {
-    name: "migrate:run",
-    description:
-      "Apply every pending migration, each in its own transaction, under the migration lock",
-  },
-  args: { ...dbArg, ...changeArgs, ...dryRunArg },
-  run: ({ args }) => withContext(args.db, (context) => applyPending(context, args)),
+const shared = migrationCommands({
+  args: dbArg,
+  open: (args) => openDevDataSource(args.db as string | undefined),
+  prefix: "migrate:",
 });
-
-export const migrateShow = defineCommand({
-  meta: {
-    name: "migrate:show",
-    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
-  },
-  args: { ...dbArg, ...showArgs },
-  run: ({ args }) =>
-    withContext(args.db, (context) =>
-      printStatus(context, { json: args.json, exitCode: args["exit-code"] }),
-    ),
-});
-
-export const migrateRevert = defineCommand({
-  meta: {
-    name: "migrate:revert",
-    description: "Revert the most recently applied migration(s), newest first (runs down())",
-  },
-  args: {
-    ...dbArg,
-    steps: { type: "string", default: "1", description: "how many migrations to revert" },
-    ...changeArgs,
-    ...dryRunArg,
-  },
-  run: ({ args }) =>
-    withContext(args.db, (context) => revertSteps(context, parseSteps(args.steps), args)),
-});
-
-export const migrateResolve = defineCommand({
-  meta: {
-    name: "migrate:resolve",
-    description:
-      "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
-  },
-  args: { ...dbArg, ...resolveArgs, ...changeArgs },
-  run: ({ args }) => withContext(args.db, (context) => resolve(context, args)),
-});
+export const migrateRun = shared.run;
+export const migrateShow = shared.show;
+export const migrateRevert = shared.revert;
+export const migrateResolve = shared.resolve;
 
 export const migrateGenerate = defineCommand({
   meta: {

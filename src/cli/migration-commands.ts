@@ -1,3 +1,4 @@
+import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { Checksums } from "../migrate/checksum.ts";
 import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
@@ -188,4 +189,89 @@ export function parseSteps(value: unknown): number {
     );
   }
   return steps;
+}
+
+const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
+
+/** How a CLI reaches the database: its own options, and how to open a context from them. */
+export interface MigrationConnection {
+  args: ArgsDef;
+  open(args: Record<string, unknown>): Promise<MigrationContext>;
+  /** Command name prefix: `migrate:` for the dev CLI, none for the migrator. */
+  prefix: string;
+}
+
+/**
+ * run, show, revert and resolve, defined once for both CLIs: the dev CLI and the migrator differ
+ * only in how they connect (dev database engine vs. waiting for a production database).
+ */
+export function migrationCommands(
+  connection: MigrationConnection,
+): Record<"run" | "show" | "revert" | "resolve", CommandDef> {
+  const withContext = async (
+    args: Record<string, unknown>,
+    work: (context: MigrationContext) => Promise<void>,
+  ) => {
+    const context = await connection.open(args);
+    try {
+      await work(context);
+    } finally {
+      await context.dataSource.destroy();
+    }
+  };
+  const name = (command: string) => `${connection.prefix}${command}`;
+  const command = (
+    meta: { name: string; description: string },
+    args: ArgsDef,
+    work: (context: MigrationContext, args: Record<string, unknown>) => Promise<void>,
+  ) =>
+    defineCommand({
+      meta,
+      args: { ...connection.args, ...args },
+      run: ({ args: parsed }) => withContext(parsed, (context) => work(context, parsed)),
+    }) as CommandDef;
+  return {
+    run: command(
+      {
+        name: name("run"),
+        description:
+          "Apply every pending migration, each in its own transaction, under the migration lock",
+      },
+      { ...changeArgs, ...dryRunArg, ...jsonArg },
+      (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
+    ),
+    show: command(
+      {
+        name: name("show"),
+        description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
+      },
+      showArgs,
+      (context, args) =>
+        printStatus(context, { json: Boolean(args.json), exitCode: Boolean(args["exit-code"]) }),
+    ),
+    revert: command(
+      {
+        name: name("revert"),
+        description: "Revert the most recently applied migration(s), newest first (runs down())",
+      },
+      {
+        steps: { type: "string", default: "1", description: "how many migrations to revert" },
+        ...changeArgs,
+        ...dryRunArg,
+        ...jsonArg,
+      },
+      (context, args) =>
+        revertSteps(context, parseSteps(args.steps), args as ChangeFlags & { json?: boolean }),
+    ),
+    resolve: command(
+      {
+        name: name("resolve"),
+        description:
+          "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
+      },
+      { ...resolveArgs, ...changeArgs },
+      (context, args) =>
+        resolve(context, args as ChangeFlags & { applied?: string; "rolled-back"?: string }),
+    ),
+  };
 }

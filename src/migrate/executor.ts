@@ -235,24 +235,54 @@ export async function applyOne(
   migration: SourceMigration,
   options: ExecuteOptions,
 ): Promise<AppliedMigration> {
-  const table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
   const started = performance.now();
   let durationMs = 0;
   await inTransaction(runner, migration, options, `migration ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
-    await runner.query(`INSERT INTO ${table} ("timestamp", "name") VALUES ($1, $2)`, [
-      migration.timestamp,
-      migration.name,
-    ]);
-    await recordApplied(runner, {
-      name: migration.name,
-      checksum: migration.checksum ?? null,
+    await markApplied(
+      runner,
+      dataSource,
+      migration,
       durationMs,
-      applier: options.applier ?? defaultApplier(),
-    });
+      options.applier ?? defaultApplier(),
+    );
   });
   return { name: migration.name, durationMs };
+}
+
+/** Records a migration as applied: TypeORM's row and the ledger's, in the caller's transaction. */
+export async function markApplied(
+  runner: QueryRunner,
+  dataSource: DataSource,
+  migration: SourceMigration,
+  durationMs: number | null,
+  applier: Applier,
+): Promise<void> {
+  await runner.query(
+    `INSERT INTO ${migrationsTable(dataSource)} ("timestamp", "name") VALUES ($1, $2)`,
+    [migration.timestamp, migration.name],
+  );
+  await recordApplied(runner, {
+    name: migration.name,
+    checksum: migration.checksum ?? null,
+    durationMs,
+    applier,
+  });
+}
+
+/** Records a migration as not applied: removes TypeORM's row and the ledger's. */
+export async function markReverted(
+  runner: QueryRunner,
+  dataSource: DataSource,
+  name: string,
+): Promise<void> {
+  await runner.query(`DELETE FROM ${migrationsTable(dataSource)} WHERE "name" = $1`, [name]);
+  await forget(runner, name);
+}
+
+function migrationsTable(dataSource: DataSource): string {
+  return dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
 }
 
 export async function revertOne(
@@ -261,11 +291,9 @@ export async function revertOne(
   migration: SourceMigration,
   options: ExecuteOptions,
 ): Promise<void> {
-  const table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
   await inTransaction(runner, migration, options, `reverting ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.down(runner));
-    await runner.query(`DELETE FROM ${table} WHERE "name" = $1`, [migration.name]);
-    await forget(runner, migration.name);
+    await markReverted(runner, dataSource, migration.name);
   });
 }
 

@@ -1,7 +1,12 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { defaultApplier, type ExecuteOptions, withPreparedRunner } from "./executor.ts";
-import { forget, recordApplied } from "./ledger.ts";
+import {
+  defaultApplier,
+  type ExecuteOptions,
+  markApplied,
+  markReverted,
+  withPreparedRunner,
+} from "./executor.ts";
 
 /**
  * Records a migration as applied or as rolled back without running it: for when its changes were
@@ -13,7 +18,7 @@ export async function resolveMigration(
   change: { applied: string } | { rolledBack: string },
   options: ExecuteOptions = {},
 ): Promise<void> {
-  const table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
+  const _table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
   await withPreparedRunner(dataSource, options, async (runner, source, applied) => {
     const isApplied = (name: string) => applied.some((row) => row.name === name);
     if ("applied" in change) {
@@ -22,19 +27,11 @@ export async function resolveMigration(
         throw new MigrateError("usage", `no migration named ${change.applied} in migrations/`);
       if (isApplied(migration.name))
         throw new MigrateError("nothingToDo", `${migration.name} is already applied`);
+      const applier = options.applier ?? defaultApplier();
       await runner.startTransaction();
-      await runner.query(`INSERT INTO ${table} ("timestamp", "name") VALUES ($1, $2)`, [
-        migration.timestamp,
-        migration.name,
-      ]);
-      await recordApplied(runner, {
-        name: migration.name,
-        checksum: migration.checksum ?? null,
-        durationMs: null,
-        applier: {
-          ...(options.applier ?? defaultApplier()),
-          tool: `${(options.applier ?? defaultApplier()).tool} resolve`,
-        },
+      await markApplied(runner, dataSource, migration, null, {
+        ...applier,
+        tool: `${applier.tool} resolve`,
       });
       await runner.commitTransaction();
       return;
@@ -42,8 +39,7 @@ export async function resolveMigration(
     if (!isApplied(change.rolledBack))
       throw new MigrateError("nothingToDo", `${change.rolledBack} is not applied`);
     await runner.startTransaction();
-    await runner.query(`DELETE FROM ${table} WHERE "name" = $1`, [change.rolledBack]);
-    await forget(runner, change.rolledBack);
+    await markReverted(runner, dataSource, change.rolledBack);
     await runner.commitTransaction();
   });
 }

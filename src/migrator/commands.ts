@@ -1,18 +1,8 @@
 import { defineCommand } from "citty";
 import { BUILD } from "../cli/build-info.ts";
-import {
-  applyPending,
-  changeArgs,
-  dryRunArg,
-  type MigrationContext,
-  parseSteps,
-  printStatus,
-  resolve,
-  resolveArgs,
-  revertSteps,
-  showArgs,
-} from "../cli/migration-commands.ts";
+import { type MigrationContext, migrationCommands } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
+import { versionCommand } from "../cli/version-command.ts";
 import { readConnection } from "../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
 import { checksums } from "../db/migrations.ts";
@@ -37,11 +27,8 @@ function parseSeconds(value: unknown): number {
   return seconds;
 }
 
-/** Connects (waiting up to --timeout), runs `work`, always disconnects. */
-async function withDatabase(
-  timeout: unknown,
-  work: (context: MigrationContext) => Promise<void>,
-): Promise<void> {
+/** Connects, waiting up to --timeout seconds for the database to accept connections. */
+async function connect(timeout: unknown): Promise<MigrationContext> {
   const connection = readConnection();
   addSecret(connection.password);
   const options = withStderrLogging(buildDataSourceOptions(process.env, connection));
@@ -50,77 +37,29 @@ async function withDatabase(
     onWaiting: (seconds, reason) =>
       out.progress(`waiting for the database (${seconds} s): ${reason}`),
   });
-  try {
-    await work({
-      dataSource,
-      checksums,
-      applier: defaultApplier("migrator", `${BUILD.version} (${BUILD.revision})`),
-    });
-  } finally {
-    await dataSource.destroy();
-  }
+  return {
+    dataSource,
+    checksums,
+    applier: defaultApplier("migrator", `${BUILD.version} (${BUILD.revision})`),
+  };
 }
 
-const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
-
-export const run = defineCommand({
-  meta: { name: "run", description: "Wait for the database, then apply every pending migration" },
-  args: { ...waitArgs, ...changeArgs, ...dryRunArg, ...jsonArg },
-  run: ({ args }) => withDatabase(args.timeout, (context) => applyPending(context, args)),
+const shared = migrationCommands({
+  args: waitArgs,
+  open: (args) => connect(args.timeout),
+  prefix: "",
 });
-
-export const show = defineCommand({
-  meta: {
-    name: "show",
-    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
-  },
-  args: { ...waitArgs, ...showArgs },
-  run: ({ args }) =>
-    withDatabase(args.timeout, (context) =>
-      printStatus(context, { json: args.json, exitCode: args["exit-code"] }),
-    ),
-});
-
-export const revert = defineCommand({
-  meta: { name: "revert", description: "Revert the most recent migration(s), newest first" },
-  args: {
-    ...waitArgs,
-    steps: { type: "string", default: "1", description: "how many migrations to revert" },
-    ...changeArgs,
-    ...dryRunArg,
-    ...jsonArg,
-  },
-  run: ({ args }) => {
-    const steps = parseSteps(args.steps);
-    return withDatabase(args.timeout, (context) => revertSteps(context, steps, args));
-  },
-});
-
-export const resolveCommand = defineCommand({
-  meta: {
-    name: "resolve",
-    description: "Record a migration as applied or rolled back without running it",
-  },
-  args: { ...waitArgs, ...resolveArgs, ...changeArgs },
-  run: ({ args }) => withDatabase(args.timeout, (context) => resolve(context, args)),
-});
+export const { run, show, revert } = shared;
+export const resolveCommand = shared.resolve;
 
 export const wait = defineCommand({
   meta: { name: "wait", description: "Wait until the database accepts connections" },
   args: { ...waitArgs },
-  run: ({ args }) =>
-    withDatabase(args.timeout, async () => {
-      out.success("The database accepts connections");
-    }),
+  run: async ({ args }) => {
+    const { dataSource } = await connect(args.timeout);
+    await dataSource.destroy();
+    out.success("The database accepts connections");
+  },
 });
 
-export const version = defineCommand({
-  meta: {
-    name: "version",
-    description: "Print the version and the git revision it was built from",
-  },
-  args: { json: { type: "boolean", description: "print JSON" } },
-  run: ({ args }) => {
-    out.data(args.json ? JSON.stringify(BUILD) : `migrator ${BUILD.version} (${BUILD.revision})`);
-  },
-});
+export const version = versionCommand("migrator");

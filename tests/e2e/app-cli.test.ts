@@ -2,12 +2,10 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DataSource } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { connectionUrl } from "../../src/config/connection.ts";
-import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { migrations } from "../../src/db/migrations.ts";
-import { freshDatabase, query } from "../support/database.ts";
+import { freshDatabase, migratedDatabase, query } from "../support/database.ts";
 import { projectCopy, run } from "../support/project.ts";
 
 /**
@@ -61,18 +59,6 @@ async function workspace(url: string, projects = PROJECTS): Promise<Workspace> {
     env,
     backupctl: (args) => run([process.execPath, MAIN, ...args], { cwd: project, env }),
   };
-}
-
-async function migratedDatabase(applied = migrations.length): Promise<ConnectionSettings> {
-  const db = await freshDatabase();
-  const ds = new DataSource({
-    ...buildDataSourceOptions({ NODE_ENV: "test" }, db),
-    migrations: migrations.slice(0, applied),
-  });
-  await ds.initialize();
-  await ds.runMigrations({ transaction: "each" });
-  await ds.destroy();
-  return db;
 }
 
 /** A URL nothing listens on, with a password that must never be printed. */

@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { DataSource } from "typeorm";
 import { AuditDatabase } from "../../src/app/audit-database.ts";
 import { checkHealth } from "../../src/app/health.ts";
 import { startHttpServer } from "../../src/app/http.ts";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { migrations } from "../../src/db/migrations.ts";
-import { freshDatabase, query } from "../support/database.ts";
+import { migratedDatabase, query } from "../support/database.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -35,18 +34,6 @@ async function serve(db: ConnectionSettings, projects: string[] = ["shop", "blog
     return { status: response.status, text, body: JSON.parse(text) };
   };
   return { get, audit, url: server.url };
-}
-
-async function migratedDatabase(applied = migrations.length): Promise<ConnectionSettings> {
-  const db = await freshDatabase();
-  const ds = new DataSource({
-    ...buildDataSourceOptions({ NODE_ENV: "test" }, db),
-    migrations: migrations.slice(0, applied),
-  });
-  await ds.initialize();
-  await ds.runMigrations({ transaction: "each" });
-  await ds.destroy();
-  return db;
 }
 
 describe("GET /health", () => {

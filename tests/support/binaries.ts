@@ -39,19 +39,7 @@ export async function emptyDir(): Promise<string> {
   return dir;
 }
 
-/** Runs the binary with an environment of only the given variables (no PATH, no HOME). */
+/** Runs the binary from an empty directory with an environment of only the given variables. */
 export async function migrator(binary: string, args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn([binary, ...args], {
-    cwd: await emptyDir(),
-    env,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, exitCode };
+  return run([binary, ...args], { cwd: await emptyDir(), env, bare: true });
 }

@@ -3,6 +3,7 @@ import pg from "pg";
 import { DataSource } from "typeorm";
 import { type ConnectionSettings, connectionUrl } from "../../src/config/connection.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
+import { migrations } from "../../src/db/migrations.ts";
 import { testServerConnection } from "./server.ts";
 
 /** Creates an empty database on the test server and returns how to reach it. */
@@ -43,4 +44,16 @@ export async function query<T = Record<string, unknown>>(
   } finally {
     await client.end();
   }
+}
+
+/** A fresh database with the first `applied` project migrations run (all by default). */
+export async function migratedDatabase(applied = migrations.length): Promise<ConnectionSettings> {
+  const db = await freshDatabase();
+  const ds = await openDataSource(db);
+  const partial = new DataSource({ ...ds.options, migrations: migrations.slice(0, applied) });
+  await ds.destroy();
+  await partial.initialize();
+  await partial.runMigrations({ transaction: "each" });
+  await partial.destroy();
+  return db;
 }

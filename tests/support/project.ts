@@ -34,14 +34,20 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a command the way a user types it, with only the environment given (plus PATH and HOME). */
+/**
+ * Runs a command the way a user types it, with only the environment given plus PATH and HOME
+ * (`bare`: not even those, as a container gives a binary).
+ */
 export async function run(
   cmd: string[],
-  options: { cwd: string; env?: Record<string, string>; stdin?: string },
+  options: { cwd: string; env?: Record<string, string>; stdin?: string; bare?: boolean },
 ): Promise<RunResult> {
+  const base = options.bare
+    ? {}
+    : { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" };
   const proc = Bun.spawn(cmd, {
     cwd: options.cwd,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...options.env },
+    env: { ...base, ...options.env },
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
     stdout: "pipe",
     stderr: "pipe",
