@@ -28,7 +28,7 @@ export const upgrade = defineCommand({
     reportPreflight(await preflight(exec, ctx), printProgress, exec);
 
     exec.step("Updating the checkout");
-    await pullFastForward(exec, ctx);
+    const { before } = await pullFastForward(exec, ctx);
     // The pull may have changed the compose file and .env.example.
     ctx = await loadContext(args.dir);
     await recheckAfterPull(exec, ctx);
@@ -82,7 +82,7 @@ export const upgrade = defineCommand({
       await rollBack(exec, ctx, wait);
       throw new ManageError(
         "rolledBack",
-        `the new version failed its health check, so the previous images run again and are healthy. The database keeps the new migrations (the previous app ignores them); the backup from before them is ${displayPath(ctx, backup.path)} (restore: ${restoreCommand(ctx, backup.path)})`,
+        `the new version failed its health check, so the previous images run again and are healthy. The database keeps the new migrations (the previous app ignores them); the backup from before them is ${displayPath(ctx, backup.path)} (restore: ${restoreCommand(ctx, backup.path)}). The checkout stays at the new version; it was at ${before.slice(0, 12)} before: fix forward and upgrade again, or git checkout ${before.slice(0, 12)} before any ./manage deploy`,
       );
     }
     if (exec.dryRun) {
@@ -97,7 +97,10 @@ export const upgrade = defineCommand({
 });
 
 /** `git pull --ff-only`, refused on a checkout with changes to tracked files. */
-async function pullFastForward(exec: Executor, ctx: ManageContext): Promise<void> {
+async function pullFastForward(
+  exec: Executor,
+  ctx: ManageContext,
+): Promise<{ before: string; after: string }> {
   // Untracked files (backups/, config/projects.yml) never block a fast-forward; edits do.
   const status = await exec.exec("git", ["status", "--porcelain", "--untracked-files=no"], {
     kind: "query",
@@ -130,7 +133,7 @@ async function pullFastForward(exec: Executor, ctx: ManageContext): Promise<void
   const after = await revision(exec, "<revision after>");
   if (before === after) {
     out.progress(`Already up to date at ${before.slice(0, 12)}`);
-    return;
+    return { before, after };
   }
   if (!exec.dryRun) out.progress(`Updated ${before.slice(0, 12)} → ${after.slice(0, 12)}`);
   // This process already runs with the dependencies it started with; the next one may not.
@@ -144,6 +147,7 @@ async function pullFastForward(exec: Executor, ctx: ManageContext): Promise<void
       "package.json or bun.lock changed: run `bun install --production --frozen-lockfile --ignore-scripts` before the next ./manage command",
     );
   }
+  return { before, after };
 }
 
 async function revision(exec: Executor, placeholder: string): Promise<string> {

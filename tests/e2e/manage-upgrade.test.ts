@@ -146,6 +146,8 @@ describe("./manage upgrade", () => {
 
   test("a new app that fails its health check is rolled back to the previous images: exit 32", async () => {
     const server = await gitServer();
+    const oldRevision = git(server.dir, "rev-parse", "HEAD").slice(0, 12);
+    server.publish("NEWS", "version 2\n");
     const fake = await fakeDocker({
       ...RUNNING,
       health: { [APP]: [["healthy"], ["starting", "unhealthy"], ["starting", "healthy"]] },
@@ -176,6 +178,9 @@ describe("./manage upgrade", () => {
     );
     expect(result.stderr).toContain(
       "error: the new version failed its health check, so the previous images run again and are healthy.",
+    );
+    expect(result.stderr).toContain(
+      `The checkout stays at the new version; it was at ${oldRevision} before: fix forward and upgrade again, or git checkout ${oldRevision} before any ./manage deploy`,
     );
   });
 
