@@ -1,0 +1,85 @@
+#!/usr/bin/env bun
+/**
+ * `bun run test`: makes sure the system tools the tests drive are on this machine, then runs
+ * `bun test`. Tests never skip for a missing tool: what is missing is installed from Debian
+ * (as root, with apt-get), or named in one error line.
+ *
+ * Arguments go to `bun test` (e.g. `bun run test tests/unit`).
+ */
+import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
+import { EXIT_CODES } from "../src/migrate/errors.ts";
+
+interface Requirement {
+  /** Debian package that provides it. */
+  pkg: string;
+  why: string;
+  present(): boolean;
+}
+
+/** The server of pg_dump's own major version: pg_dump refuses to dump a newer server. */
+function pgDumpMajor(): string | undefined {
+  if (!Bun.which("pg_dump")) return undefined;
+  const version = Bun.spawnSync(["pg_dump", "--version"]).stdout.toString();
+  return /(\d+)/.exec(version)?.[1];
+}
+
+const REQUIREMENTS: Requirement[] = [
+  {
+    pkg: "postgresql-client",
+    why: "psql and pg_dump (bun run dev psql, ./manage backup-db)",
+    present: () => Boolean(Bun.which("psql") && Bun.which("pg_dump")),
+  },
+  {
+    pkg: "docker-compose",
+    why: "validating the compose files without a Docker engine",
+    present: () => Boolean(Bun.which("docker-compose")),
+  },
+  { pkg: "git", why: "./manage upgrade pulls with git", present: () => Boolean(Bun.which("git")) },
+  {
+    pkg: "util-linux",
+    why: "script(1) gives ./manage a terminal to ask on",
+    present: () => Boolean(Bun.which("script")),
+  },
+  {
+    pkg: "postgresql",
+    why: "a PostgreSQL server of pg_dump's major version for the backup tests",
+    present: () => {
+      const major = pgDumpMajor();
+      return major !== undefined && existsSync(`/usr/lib/postgresql/${major}/bin/postgres`);
+    },
+  },
+];
+
+function install(packages: string[]): boolean {
+  if (userInfo().uid !== 0 || !Bun.which("apt-get")) return false;
+  console.error(`installing from Debian for the tests: ${packages.join(" ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const update = Bun.spawnSync(["apt-get", "update", "-qq"], {
+    stdout: "inherit",
+    stderr: "inherit",
+    env,
+  });
+  if (update.exitCode !== 0) return false;
+  const args = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages];
+  return Bun.spawnSync(args, { stdout: "inherit", stderr: "inherit", env }).exitCode === 0;
+}
+
+// One at a time: postgresql-client decides which server major version is needed.
+for (const requirement of REQUIREMENTS) {
+  if (requirement.present()) continue;
+  if (!install([requirement.pkg]) || !requirement.present()) {
+    console.error(
+      `error: the tests need ${requirement.pkg} (${requirement.why}): apt-get install ${requirement.pkg}`,
+    );
+    process.exit(EXIT_CODES.usage);
+  }
+}
+
+const tests = Bun.spawn(
+  [process.execPath, "test", "--timeout", "60000", ...process.argv.slice(2)],
+  {
+    stdio: ["inherit", "inherit", "inherit"],
+  },
+);
+process.exit(await tests.exited);
