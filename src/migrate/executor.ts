@@ -68,7 +68,7 @@ export async function withPreparedRunner<T>(
       const runner = dataSource.createQueryRunner();
       try {
         if (options.dryRun) await runner.startTransaction();
-        await prepareTables(dataSource, runner);
+        await prepareTables(dataSource, runner, options.lockWaitMs);
         const source = sourceMigrations(dataSource, options.checksums);
         const applied = await appliedRows(runner, dataSource);
         await reconcileLedger(runner, source, applied, options, logger);
@@ -79,6 +79,8 @@ export async function withPreparedRunner<T>(
         if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
         throw error;
       } finally {
+        // The connection goes back to the pool: without the migrations' lock_timeout.
+        await runner.query("RESET lock_timeout").catch(() => undefined);
         await runner.release();
       }
     },
@@ -89,7 +91,13 @@ export async function withPreparedRunner<T>(
  * TypeORM's `migrations` table, created by TypeORM's own (protected) method so it is exactly the
  * table its CLI creates and reads, and the ledger beside it.
  */
-async function prepareTables(dataSource: DataSource, runner: QueryRunner): Promise<void> {
+async function prepareTables(
+  dataSource: DataSource,
+  runner: QueryRunner,
+  lockWaitMs = DEFAULT_LOCK_WAIT_MS,
+): Promise<void> {
+  // For the whole session rather than SET LOCAL per migration: one round trip, not one each.
+  await runner.query(`SET lock_timeout = ${Math.round(lockWaitMs)}`);
   const executor = new MigrationExecutor(dataSource, runner) as unknown as {
     createMigrationsTableIfNotExist(queryRunner: QueryRunner): Promise<void>;
   };
@@ -98,9 +106,12 @@ async function prepareTables(dataSource: DataSource, runner: QueryRunner): Promi
 }
 
 /** A runner on a database with the bookkeeping tables, without the lock: for throwaway databases. */
-export async function prepareRunner(dataSource: DataSource): Promise<QueryRunner> {
+export async function prepareRunner(
+  dataSource: DataSource,
+  lockWaitMs?: number,
+): Promise<QueryRunner> {
   const runner = dataSource.createQueryRunner();
-  await prepareTables(dataSource, runner);
+  await prepareTables(dataSource, runner, lockWaitMs);
   return runner;
 }
 
@@ -201,19 +212,13 @@ async function capturing(
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
-  options: ExecuteOptions,
   what: string,
   work: () => Promise<void>,
 ): Promise<void> {
   const own =
     (migration.instance as { transaction?: boolean }).transaction !== false ||
     runner.isTransactionActive;
-  if (own) {
-    await runner.startTransaction();
-    await runner.query(
-      `SET LOCAL lock_timeout = ${Math.round(options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS)}`,
-    );
-  }
+  if (own) await runner.startTransaction();
   try {
     await work();
     if (own) await runner.commitTransaction();
@@ -237,7 +242,7 @@ export async function applyOne(
 ): Promise<AppliedMigration> {
   const started = performance.now();
   let durationMs = 0;
-  await inTransaction(runner, migration, options, `migration ${migration.name}`, async () => {
+  await inTransaction(runner, migration, `migration ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
     await markApplied(
@@ -259,16 +264,11 @@ export async function markApplied(
   durationMs: number | null,
   applier: Applier,
 ): Promise<void> {
-  await runner.query(
-    `INSERT INTO ${migrationsTable(dataSource)} ("timestamp", "name") VALUES ($1, $2)`,
-    [migration.timestamp, migration.name],
+  await recordApplied(
+    runner,
+    { name: migration.name, checksum: migration.checksum ?? null, durationMs, applier },
+    { table: migrationsTable(dataSource), timestamp: migration.timestamp },
   );
-  await recordApplied(runner, {
-    name: migration.name,
-    checksum: migration.checksum ?? null,
-    durationMs,
-    applier,
-  });
 }
 
 /** Records a migration as not applied: removes TypeORM's row and the ledger's. */
@@ -291,7 +291,7 @@ export async function revertOne(
   migration: SourceMigration,
   options: ExecuteOptions,
 ): Promise<void> {
-  await inTransaction(runner, migration, options, `reverting ${migration.name}`, async () => {
+  await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
     await capturing(runner, migration.name, options, () => migration.instance.down(runner));
     await markReverted(runner, dataSource, migration.name);
   });

@@ -72,9 +72,14 @@ export async function recordApplied(
     applier: Applier;
     adopted?: boolean;
   },
+  /** Also insert TypeORM's row, in the same statement: one round trip per migration, not two. */
+  typeormRow?: { table: string; timestamp: number },
 ): Promise<void> {
+  const alsoTypeorm = typeormRow
+    ? `WITH "typeorm_row" AS (INSERT INTO ${typeormRow.table} ("timestamp", "name") VALUES ($8, $1)) `
+    : "";
   await runner.query(
-    `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "duration_ms", "applied_by", "tool", "tool_version", "adopted")
+    `${alsoTypeorm}INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "duration_ms", "applied_by", "tool", "tool_version", "adopted")
      VALUES ($1, $2, ${entry.adopted ? "NULL" : "now()"}, $3, $4, $5, $6, $7)
      ON CONFLICT ("name") DO UPDATE SET "checksum" = EXCLUDED."checksum", "applied_at" = EXCLUDED."applied_at",
        "duration_ms" = EXCLUDED."duration_ms", "applied_by" = EXCLUDED."applied_by", "tool" = EXCLUDED."tool",
@@ -87,6 +92,7 @@ export async function recordApplied(
       entry.applier.tool,
       entry.applier.version,
       entry.adopted ?? false,
+      ...(typeormRow ? [typeormRow.timestamp] : []),
     ],
   );
 }

@@ -313,12 +313,20 @@ describe("failures", () => {
     expect((await cli("migrate:show")).stdout).toMatch(/\[ \] AddLater\d{13}/);
   });
 
-  test("a migration failing halfway leaves the database as it was", async () => {
+  test("a migration failing halfway leaves the database as it was; after the fix, run continues", async () => {
     const { cwd, db, cli } = await workspace();
     await cli("migrate:run");
-    const created = await cli("migrate:create", "BreakHalfway");
+    const first = await cli("migrate:create", "AddWhole");
     await fillMigration(
-      join(cwd, created.stdout.trim()),
+      join(cwd, first.stdout.trim()),
+      'await queryRunner.query(`ALTER TABLE "backup_log" ADD "whole" int`);',
+      'await queryRunner.query(`ALTER TABLE "backup_log" DROP COLUMN "whole"`);',
+    );
+    await Bun.sleep(2); // a later timestamp for the second migration
+    const created = await cli("migrate:create", "BreakHalfway");
+    const path = join(cwd, created.stdout.trim());
+    await fillMigration(
+      path,
       'await queryRunner.query(`ALTER TABLE "backup_log" ADD "half" int`);\n    await queryRunner.query(`SELECT 1/0`);',
       'await queryRunner.query(`ALTER TABLE "backup_log" DROP COLUMN "half"`);',
     );
@@ -326,7 +334,20 @@ describe("failures", () => {
     expect(failed.exitCode).toBe(4);
     expect(failed.stderr).toContain("division by zero");
     expect(failed.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(await columnType(db, "half")).toBeNull();
+    expect(await columnType(db, "half")).toBeNull(); // its own change rolled back
+    expect(await columnType(db, "whole")).toBe("integer"); // the one before it stays applied
+    const ledger = async () =>
+      (await query(db, "SELECT name FROM migrations_ledger ORDER BY name")).map((r) =>
+        String(r.name),
+      );
+    expect((await ledger()).some((n) => n.startsWith("BreakHalfway"))).toBe(false);
+
+    await Bun.write(path, (await Bun.file(path).text()).replace("SELECT 1/0", "SELECT 1"));
+    const fixed = await cli("migrate:run");
+    expect(fixed.exitCode).toBe(0);
+    expect(fixed.stderr).toMatch(/1 pending migration\b/);
+    expect(await columnType(db, "half")).toBe("integer");
+    expect((await ledger()).filter((n) => /^(AddWhole|BreakHalfway)/.test(n))).toHaveLength(2);
   });
 
   test("unreachable database and wrong password: exit 3, one line, no password in output", async () => {
