@@ -6,7 +6,7 @@ import { type MigrationContext, migrationCommands } from "../../src/cli/migratio
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
-import { addMigrationFile } from "../../src/migrate/files.ts";
+import { addMigrationFile, assertNameFree } from "../../src/migrate/files.ts";
 import { diffSchema, emptyMigration, generateMigration } from "../../src/migrate/generate.ts";
 import { assertMigrationName } from "../../src/migrate/naming.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
@@ -131,6 +131,7 @@ function requireName(value: unknown, command: string): string {
   }
   const name = String(value);
   assertMigrationName(name);
+  assertNameFree(PROJECT_PATHS, name);
   return name;
 }
 

@@ -64,7 +64,11 @@ function fromAuditVariables(env: Env, mode: AppEnv): ConnectionSettings {
     ["database", "AUDIT_DB_NAME"],
     ["user", "AUDIT_DB_USER"],
   ] as const) {
-    if (!settings[key]) throw new ConfigError(`${variable} is required in ${mode}`);
+    if (!settings[key]) {
+      throw new ConfigError(
+        `${variable} is required in ${mode} (or set DATABASE_URL=postgres://user:password@host:port/database)`,
+      );
+    }
   }
   return settings as ConnectionSettings;
 }

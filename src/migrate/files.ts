@@ -12,13 +12,7 @@ export async function addMigrationFile(
   file: { fileName: string; className: string; source: string },
   name: string,
 ): Promise<string> {
-  const clash = listMigrationFiles(paths.migrationsDir).find((existing) => existing.name === name);
-  if (clash) {
-    throw new MigrateError(
-      "usage",
-      `a migration named ${name} already exists (${clash.fileName}): choose another name`,
-    );
-  }
+  assertNameFree(paths, name);
   const path = join(paths.migrationsDir, file.fileName);
   if (existsSync(path)) throw new MigrateError("usage", `${path} already exists`);
   await Bun.write(path, file.source);
@@ -30,4 +24,15 @@ export async function addMigrationFile(
 export function strayMigrationFiles(migrationsDir: string): string[] {
   const listed = new Set(listMigrationFiles(migrationsDir).map((file) => file.fileName));
   return readdirSync(migrationsDir).filter((entry) => entry.endsWith(".ts") && !listed.has(entry));
+}
+
+/** Two migrations with one name would be indistinguishable to readers: refuse before any work. */
+export function assertNameFree(paths: RegistryPaths, name: string): void {
+  const clash = listMigrationFiles(paths.migrationsDir).find((existing) => existing.name === name);
+  if (clash) {
+    throw new MigrateError(
+      "usage",
+      `a migration named ${name} already exists (${clash.fileName}): choose another name`,
+    );
+  }
 }

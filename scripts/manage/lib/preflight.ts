@@ -45,12 +45,13 @@ export async function preflight(exec: Executor, ctx: ManageContext): Promise<Che
       composeWorks,
       composeWorks
         ? `docker compose ${version.stdout.trim()}`
-        : `docker compose (the v2 plugin) does not work: ${errorSummary(version.stderr)}`,
+        : `docker compose (the v2 plugin) does not work: ${composeFailure(version.stderr)}`,
     );
   }
 
   if (!existsSync(ctx.composeFile)) add("compose file", false, `${ctx.composeFile} is missing`);
-  else if (composeWorks) {
+  else if (!composeWorks) add("compose file", false, "not checked: it needs docker compose");
+  else {
     const config = await exec.exec("docker", composeWithMigrator(ctx, "config", "--quiet"), {
       kind: "query",
     });
@@ -196,4 +197,15 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Why `docker compose version` failed. Without the v2 plugin, docker itself answers "unknown flag:
+ * --short" and then a generic "Run 'docker --help'" line: the first is the one that explains.
+ */
+function composeFailure(stderr: string): string {
+  if (/unknown (flag|command|shorthand)/i.test(stderr)) {
+    return "docker has no compose v2 plugin (the old docker-compose 1.x is not enough): install docker-compose-plugin";
+  }
+  return errorSummary(stderr);
 }
