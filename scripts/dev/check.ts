@@ -5,6 +5,7 @@ import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { type FailureKind, MigrateError } from "../../src/migrate/errors.ts";
+import { strayMigrationFiles } from "../../src/migrate/files.ts";
 import { diffSchema } from "../../src/migrate/generate.ts";
 import { type Inspection, inspectMigrations } from "../../src/migrate/inspect.ts";
 import { type LintFinding, lintFindings } from "../../src/migrate/lint.ts";
@@ -149,6 +150,12 @@ export const migrateCheck = defineCommand({
             out.warn(`FAIL ${what}`);
           }
         };
+        const stray = strayMigrationFiles(PROJECT_PATHS.migrationsDir);
+        report(
+          stray.length === 0,
+          "registryStale",
+          `every .ts file in migrations/ is named {timestamp}-{Name}.ts${stray.length ? `: not ${stray.join(", ")}` : ""}`,
+        );
         report(
           await isRegistryCurrent(PROJECT_PATHS),
           "registryStale",

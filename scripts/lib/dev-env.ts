@@ -12,6 +12,7 @@ import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { defaultApplier } from "../../src/migrate/executor.ts";
+import { strayMigrationFiles } from "../../src/migrate/files.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
 
 /**
@@ -133,6 +134,11 @@ export async function openDevDataSource(
   // migrate:check reports a stale registry instead of mending it.
   if (syncRegistry && (await writeRegistry(PROJECT_PATHS))) {
     out.progress("Updated src/db/migrations.ts to match migrations/");
+  }
+  for (const file of strayMigrationFiles(PROJECT_PATHS.migrationsDir)) {
+    out.warn(
+      `migrations/${file} is not named {13-digit timestamp}-{PascalCaseName}.ts, so it is not a migration`,
+    );
   }
   if (env.engine === "embedded") await startDevDatabase(env);
   // Imported only now: the options import the registry, which may just have been rewritten.

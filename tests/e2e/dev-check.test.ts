@@ -69,6 +69,21 @@ describe("migrate:check", () => {
     expect(await Bun.file(join(cwd, "src/db/migrations.ts")).text()).toBe(registry);
   });
 
+  test("a file in migrations/ that does not follow the naming rule is reported, not silently skipped", async () => {
+    const { cwd, cli } = await workspace();
+    await Bun.write(join(cwd, "migrations", "add-notes.ts"), "export class AddNotes {}\n");
+    const show = await cli("migrate:show");
+    expect(show.exitCode).toBe(0);
+    expect(show.stderr).toContain(
+      "warning: migrations/add-notes.ts is not named {13-digit timestamp}-{PascalCaseName}.ts",
+    );
+    const check = await cli("migrate:check");
+    expect(check.exitCode).toBe(13);
+    expect(check.stderr).toContain(
+      "FAIL every .ts file in migrations/ is named {timestamp}-{Name}.ts: not add-notes.ts",
+    );
+  });
+
   test("a record that differs from the migrations fails it with exit 6", async () => {
     const { cwd, cli } = await workspace();
     const record = join(cwd, "src/domain/audit/backup-log.record.ts");
