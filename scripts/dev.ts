@@ -10,6 +10,7 @@ import { runCli } from "../src/cli/run-cli.ts";
 const database = () => import("./dev/database.ts");
 const migrate = () => import("./dev/migrate.ts");
 const check = () => import("./dev/check.ts");
+const files = () => import("./dev/files.ts");
 
 const main = defineCommand({
   meta: {
@@ -27,12 +28,12 @@ const main = defineCommand({
     "migrate:show": () => migrate().then((m) => m.migrateShow),
     "migrate:revert": () => migrate().then((m) => m.migrateRevert),
     "migrate:generate": () => migrate().then((m) => m.migrateGenerate),
-    "migrate:create": () => migrate().then((m) => m.migrateCreate),
+    "migrate:create": () => files().then((m) => m.migrateCreate),
     "migrate:resolve": () => migrate().then((m) => m.migrateResolve),
     "migrate:check": () => check().then((m) => m.migrateCheck),
     "migrate:lint": () => check().then((m) => m.migrateLint),
     "migrate:verify": () => check().then((m) => m.migrateVerify),
-    "migrate:registry": () => migrate().then((m) => m.migrateRegistry),
+    "migrate:registry": () => files().then((m) => m.migrateRegistry),
   },
 });
 

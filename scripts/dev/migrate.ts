@@ -6,22 +6,12 @@ import { type MigrationContext, migrationCommands } from "../../src/cli/migratio
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
-import { addMigrationFile, assertNameFree } from "../../src/migrate/files.ts";
-import { diffSchema, emptyMigration, generateMigration } from "../../src/migrate/generate.ts";
-import { assertMigrationName } from "../../src/migrate/naming.ts";
-import { writeRegistry } from "../../src/migrate/registry.ts";
+import { addMigrationFile } from "../../src/migrate/files.ts";
+import { diffSchema, generateMigration } from "../../src/migrate/generate.ts";
 import { openShadow } from "../../src/migrate/shadow.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
-
-/** Optional for citty, so a missing name gets the same message from every command. */
-const nameArg = {
-  name: {
-    type: "positional",
-    required: false,
-    description: "PascalCase migration name, e.g. AddTagsToBackupLog",
-  },
-} as const;
+import { nameArg, requireName } from "./files.ts";
 
 /** Opens the dev database, runs `work`, and always closes the connection. */
 async function withContext<T>(
@@ -122,19 +112,6 @@ async function withDiffTarget(
   });
 }
 
-function requireName(value: unknown, command: string): string {
-  if (value === undefined || value === "") {
-    throw new MigrateError(
-      "usage",
-      `${command} needs a migration name, e.g. ${command} AddTagsToBackupLog`,
-    );
-  }
-  const name = String(value);
-  assertMigrationName(name);
-  assertNameFree(PROJECT_PATHS, name);
-  return name;
-}
-
 async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
   const pending = pendingOf(await migrationStatus(ds));
   if (pending.length > 0) {
@@ -154,30 +131,3 @@ async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
     `the record and the database differ by ${diff.up.length} statement(s): run migrate:generate`,
   );
 }
-
-export const migrateCreate = defineCommand({
-  meta: {
-    name: "migrate:create",
-    description:
-      "Write a migration template to fill in by hand (data migrations, renames and type changes that keep data, SQL generate cannot express)",
-  },
-  args: { ...nameArg },
-  run: async ({ args }) => {
-    const name = requireName(args.name, "migrate:create");
-    const migration = emptyMigration(name);
-    const path = await addMigrationFile(PROJECT_PATHS, migration, name);
-    out.data(relative(PROJECT_ROOT, path));
-    out.success("Fill in up() and down(), then run: bun run dev migrate:run");
-  },
-});
-
-export const migrateRegistry = defineCommand({
-  meta: {
-    name: "migrate:registry",
-    description: "Rewrite src/db/migrations.ts from the files in migrations/",
-  },
-  run: async () => {
-    const changed = await writeRegistry(PROJECT_PATHS);
-    out.success(changed ? "Updated src/db/migrations.ts" : "src/db/migrations.ts is up to date");
-  },
-});
