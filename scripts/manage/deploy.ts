@@ -2,10 +2,10 @@ import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
-import { compose, composeWithMigrator } from "./lib/compose.ts";
+import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
 import { Executor, mustSucceed } from "./lib/executor.ts";
-import { waitHealthy } from "./lib/health.ts";
+import { startHealthy } from "./lib/health.ts";
 import { runMigrator } from "./lib/migrator.ts";
 import { preflight, printProgress, reportPreflight } from "./lib/preflight.ts";
 
@@ -31,13 +31,7 @@ export const deploy = defineCommand({
     });
 
     exec.step(`Starting ${SERVICES.db}`);
-    await mustSucceed(
-      exec,
-      "docker",
-      compose(ctx, "up", "-d", "--no-build", SERVICES.db),
-      `docker compose up ${SERVICES.db}`,
-    );
-    await waitHealthy(exec, ctx, SERVICES.db, wait);
+    await startHealthy(exec, ctx, SERVICES.db, wait);
 
     exec.step("Applying migrations");
     try {
@@ -50,13 +44,7 @@ export const deploy = defineCommand({
     }
 
     exec.step(`Starting ${SERVICES.app}`);
-    await mustSucceed(
-      exec,
-      "docker",
-      compose(ctx, "up", "-d", "--no-build", SERVICES.app),
-      `docker compose up ${SERVICES.app}`,
-    );
-    await waitHealthy(exec, ctx, SERVICES.app, wait);
+    await startHealthy(exec, ctx, SERVICES.app, wait);
     if (!exec.dryRun) out.success("Deployed: backupctl is running and healthy");
   },
 });

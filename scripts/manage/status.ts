@@ -1,5 +1,6 @@
 import { basename } from "node:path";
 import { defineCommand } from "citty";
+import { formatBytes } from "../../src/cli/format-bytes.ts";
 import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
@@ -7,7 +8,6 @@ import { listBackups } from "./lib/backup.ts";
 import { compose, composeWithMigrator, parsePs, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
 import { Executor, errorSummary } from "./lib/executor.ts";
-import { formatBytes } from "./lib/preflight.ts";
 
 interface MigrationsReport {
   applied?: number;

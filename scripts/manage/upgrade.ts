@@ -3,10 +3,10 @@ import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
 import { type Backup, backupDatabase, displayPath, restoreCommand } from "./lib/backup.ts";
-import { compose, composeWithMigrator } from "./lib/compose.ts";
+import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, type ManageContext, SERVICES } from "./lib/context.ts";
 import { Executor, errorSummary, mustSucceed } from "./lib/executor.ts";
-import { waitHealthy } from "./lib/health.ts";
+import { startHealthy, type WaitOptions, waitHealthy } from "./lib/health.ts";
 import { imageId, rollBack, runningAppImage, tagPrevious } from "./lib/images.ts";
 import { runMigrator } from "./lib/migrator.ts";
 import { preflight, printProgress, recheckAfterPull, reportPreflight } from "./lib/preflight.ts";
@@ -62,13 +62,7 @@ export const upgrade = defineCommand({
 
     exec.step(`Restarting ${SERVICES.app} on the new images`);
     try {
-      await mustSucceed(
-        exec,
-        "docker",
-        compose(ctx, "up", "-d", "--no-build", SERVICES.app),
-        `docker compose up ${SERVICES.app}`,
-      );
-      await waitHealthy(exec, ctx, SERVICES.app, wait);
+      await startHealthy(exec, ctx, SERVICES.app, wait);
     } catch (error) {
       if (!(error instanceof ManageError)) throw error;
       if (!previousApp) {
@@ -156,11 +150,7 @@ async function revision(exec: Executor, placeholder: string): Promise<string> {
 }
 
 /** Waits for the database (it must already run: upgrade never starts it) and dumps it. */
-async function backUp(
-  exec: Executor,
-  ctx: ManageContext,
-  wait: { timeoutMs: number; intervalMs: number },
-): Promise<Backup> {
+async function backUp(exec: Executor, ctx: ManageContext, wait: WaitOptions): Promise<Backup> {
   try {
     await waitHealthy(exec, ctx, SERVICES.db, wait);
   } catch (error) {

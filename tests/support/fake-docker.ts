@@ -3,6 +3,8 @@ import { writeFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { PROJECT_ROOT } from "../../src/db/paths.ts";
+import { type RunResult, run } from "./project.ts";
 
 /**
  * A recording stand-in for `docker`, for testing `./manage` on machines with no Docker engine.
@@ -132,7 +134,7 @@ export async function serverCheckout(
   env: Record<string, string> = {},
   { withEnv = true }: { withEnv?: boolean } = {},
 ): Promise<string> {
-  const root = await import("../../src/db/paths.ts").then((m) => m.PROJECT_ROOT);
+  const root = PROJECT_ROOT;
   const dir = join(tmpdir(), `backupctl-server-${randomBytes(5).toString("hex")}`);
   await mkdir(join(dir, "config"), { recursive: true });
   await mkdir(join(dir, "backups"), { recursive: true });
@@ -156,38 +158,22 @@ export async function serverCheckout(
   return dir;
 }
 
-export interface ManageResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+export type ManageResult = RunResult;
 
 /** Runs the `manage` executable (its shebang, its imports) with the fake docker first on PATH. */
 export async function manage(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
 ): Promise<ManageResult> {
-  const root = await import("../../src/db/paths.ts").then((m) => m.PROJECT_ROOT);
-  const proc = Bun.spawn([join(root, "manage"), ...args], {
+  return run([join(PROJECT_ROOT, "manage"), ...args], {
     cwd: options.cwd ?? tmpdir(),
+    stdin: options.stdin,
     env: {
       PATH: [dirname(process.execPath), process.env.PATH ?? ""].join(":"),
-      HOME: process.env.HOME ?? "/root",
-      // As in any login shell (Bun's child_process is slow without it).
-      SHLVL: "1",
       NO_COLOR: "1",
       ...options.env,
     },
-    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
   });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { exitCode, stdout, stderr };
 }
 
 const GIT_ENV = {

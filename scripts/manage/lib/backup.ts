@@ -3,12 +3,12 @@ import { chmod, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
+import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
 import { ManageError } from "../exit-codes.ts";
 import { compose } from "./compose.ts";
 import { defaultRoot, type ManageContext, SERVICES } from "./context.ts";
 import { type Executor, errorSummary, shellQuote } from "./executor.ts";
-import { formatBytes } from "./preflight.ts";
 
 /**
  * Backups of the audit database: `pg_dump` inside the database container (its own client, the

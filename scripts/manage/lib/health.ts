@@ -2,7 +2,7 @@ import { out } from "../../../src/cli/output.ts";
 import { ManageError } from "../exit-codes.ts";
 import { type ContainerState, compose, serviceContainer } from "./compose.ts";
 import type { ManageContext } from "./context.ts";
-import { type Executor, errorSummary } from "./executor.ts";
+import { type Executor, errorSummary, mustSucceed } from "./executor.ts";
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -85,4 +85,20 @@ function fatalState(container: ContainerState | undefined): string | undefined {
     return "is unhealthy: its healthcheck failed repeatedly";
   }
   return undefined;
+}
+
+/** Starts a service from the images already built (`up -d --no-build`) and waits until healthy. */
+export async function startHealthy(
+  exec: Executor,
+  ctx: ManageContext,
+  service: string,
+  wait: WaitOptions,
+): Promise<void> {
+  await mustSucceed(
+    exec,
+    "docker",
+    compose(ctx, "up", "-d", "--no-build", service),
+    `docker compose up ${service}`,
+  );
+  await waitHealthy(exec, ctx, service, wait);
 }

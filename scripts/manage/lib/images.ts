@@ -1,9 +1,9 @@
 import { out } from "../../../src/cli/output.ts";
 import { ManageError } from "../exit-codes.ts";
-import { compose, serviceContainer } from "./compose.ts";
+import { serviceContainer } from "./compose.ts";
 import { type ManageContext, SERVICES, withTag } from "./context.ts";
 import { type Executor, mustSucceed } from "./executor.ts";
-import { type WaitOptions, waitHealthy } from "./health.ts";
+import { startHealthy, type WaitOptions } from "./health.ts";
 
 /**
  * The images a rollback returns to. Before an upgrade builds, the image the running app
@@ -84,13 +84,7 @@ export async function rollBack(
     } else if (!exec.dryRun) {
       out.warn(`no ${previousMigrator} image: ${ctx.images.migrator} stays the new one`);
     }
-    await mustSucceed(
-      exec,
-      "docker",
-      compose(ctx, "up", "-d", "--no-build", SERVICES.app),
-      `docker compose up ${SERVICES.app}`,
-    );
-    await waitHealthy(exec, ctx, SERVICES.app, wait);
+    await startHealthy(exec, ctx, SERVICES.app, wait);
   } catch (error) {
     if (!(error instanceof ManageError)) throw error;
     throw new ManageError("rollbackFailed", `the rollback failed too: ${error.message}`, {

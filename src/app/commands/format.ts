@@ -1,3 +1,4 @@
+import { formatBytes } from "../../cli/format-bytes.ts";
 import { type BackupRun, rawValue } from "../../domain/audit/backup-run.ts";
 
 /** Text forms of runs for `status` and `logs`: one table row, or one block with the whole error. */
@@ -59,17 +60,6 @@ export function formatDuration(ms: number): string {
   return minutes < 60
     ? `${minutes} min ${seconds} s`
     : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function firstLine(text: string | null): string {

@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { formatBytes } from "../../cli/format-bytes.ts";
 import { out } from "../../cli/output.ts";
 import { usageError } from "../../cli/run-cli.ts";
 import { rawValue } from "../../domain/audit/backup-run.ts";
@@ -26,7 +27,7 @@ import {
   openAuditDatabase,
   RETRY_DELAY_MS,
 } from "./context.ts";
-import { formatBytes, formatDuration } from "./format.ts";
+import { formatDuration } from "./format.ts";
 
 export const run = defineCommand({
   meta: {
