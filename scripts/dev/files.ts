@@ -1,7 +1,6 @@
-import { relative } from "node:path";
 import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
-import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile, assertNameFree } from "../../src/migrate/files.ts";
 import { emptyMigration } from "../../src/migrate/generate.ts";
@@ -46,7 +45,9 @@ export const migrateCreate = defineCommand({
     const name = requireName(args.name, "migrate:create");
     const migration = emptyMigration(name);
     const path = await addMigrationFile(PROJECT_PATHS, migration, name);
-    out.data(relative(PROJECT_ROOT, path));
+    // Absolute: `bun run` starts every script in the project root, whatever directory the
+    // user typed it in, so a relative path would be wrong from a subdirectory.
+    out.data(path);
     out.success("Fill in up() and down(), then run: bun run dev migrate:run");
   },
 });

@@ -1,10 +1,9 @@
-import { relative } from "node:path";
 import { defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { type MigrationContext, migrationCommands } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
-import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile } from "../../src/migrate/files.ts";
 import { diffSchema, generateMigration } from "../../src/migrate/generate.ts";
@@ -77,7 +76,7 @@ export const migrateGenerate = defineCommand({
       out.progress("The record differs from the database; the migration will run:");
       for (const q of migration.diff.up) out.progress(`  ${q.query};`);
       const path = await addMigrationFile(PROJECT_PATHS, migration, name);
-      out.data(relative(PROJECT_ROOT, path));
+      out.data(path); // absolute: `bun run` starts scripts in the project root, not where the user is
       out.success("Review it, then run: bun run dev migrate:run");
     });
   },

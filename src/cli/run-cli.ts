@@ -1,4 +1,11 @@
-import { type ArgsDef, type CommandDef, type Resolvable, renderUsage, runCommand } from "citty";
+import {
+  type ArgDef,
+  type ArgsDef,
+  type CommandDef,
+  type Resolvable,
+  renderUsage,
+  runCommand,
+} from "citty";
 import { ConfigError } from "../config/connection.ts";
 import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
 import { out } from "./output.ts";
@@ -24,7 +31,7 @@ export async function runCli<T extends ArgsDef>(
       out.raw(process.stdout, await usageFor(main, rawArgs));
       process.exit(EXIT_CODES.ok);
     }
-    await assertKnownOptions(main as unknown as CommandDef, own, name);
+    await assertKnownArguments(main as unknown as CommandDef, own, name);
     await runCommand(main, { rawArgs });
     // A command that ran another program (psql) may have set the exit code to pass on.
     process.exit(Number(process.exitCode ?? EXIT_CODES.ok));
@@ -66,36 +73,113 @@ export function allowUnknownOptions<C extends object>(command: C): C {
 }
 
 /**
- * citty ignores options it does not know, so `migrate:revert --dry-run` would really revert and
- * a typo such as `--dryrun` would be dropped silently. Here an unknown option is a usage error.
+ * citty ignores what it does not know: an unknown option (`migrate:revert --dry-run` would really
+ * revert, a typo such as `--dryrun` would be dropped) and an extra word (`migrate:run
+ * AddTagsToBackupLog` would run everything, not that one). Here both are usage errors, and an
+ * unknown command gets the closest known one as a suggestion.
  */
-async function assertKnownOptions(
+async function assertKnownArguments(
   main: CommandDef,
   args: string[],
   cliName: string,
 ): Promise<void> {
   const sub = await subCommandOf(main, args);
-  const subName = sub.name;
+  if (main.subCommands && sub.name !== undefined && !sub.command) {
+    const hint = closestCommand(sub.name, Object.keys(main.subCommands));
+    throw new MigrateError(
+      "usage",
+      `Unknown command ${sub.name}${hint ? `: did you mean ${hint}?` : ""} (see ${cliName} --help)`,
+    );
+  }
   const command = main.subCommands ? sub.command : main;
   if (!command || passThrough.has(command)) return;
-  const known = new Set<string>();
+  const where = command === main ? cliName : `${cliName} ${sub.name}`;
+  const options = new Map<string, ArgDef>();
+  let positionals = 0;
   for (const [key, def] of Object.entries((command.args ?? {}) as ArgsDef)) {
-    if (def.type === "positional") continue;
-    known.add(key);
-    if (def.type === "boolean") known.add(`no-${key}`);
+    if (def.type === "positional") {
+      positionals++;
+      continue;
+    }
+    options.set(key, def);
+    if (def.type === "boolean") options.set(`no-${key}`, def);
     const alias = "alias" in def ? def.alias : undefined;
-    for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) known.add(a);
+    for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) options.set(a, def);
   }
-  for (const arg of args) {
-    if (!arg.startsWith("-") || /^-\d/.test(arg)) continue;
-    const names = arg.startsWith("--") ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
-    const unknown = names.find((n) => !known.has(n));
+  const words: string[] = [];
+  // The subcommand's own name is the first word; it is not one of its arguments.
+  let rest = command === main ? args : args.slice(args.indexOf(sub.name as string) + 1);
+  while (rest.length > 0) {
+    const [arg, ...tail] = rest as [string, ...string[]];
+    rest = tail;
+    if (!arg.startsWith("-") || /^-\d/.test(arg)) {
+      words.push(arg);
+      continue;
+    }
+    const long = arg.startsWith("--");
+    const names = long ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
+    const unknown = names.find((n) => !options.has(n));
     if (unknown !== undefined) {
-      const shown = arg.startsWith("--") ? `--${unknown}` : `-${unknown}`;
-      const where = command === main ? cliName : `${cliName} ${subName}`;
-      throw new MigrateError("usage", `unknown option ${shown} (see ${where} --help)`);
+      throw new MigrateError(
+        "usage",
+        `unknown option ${long ? "--" : "-"}${unknown} (see ${where} --help)`,
+      );
+    }
+    // An option that takes a value consumes the next word, unless given as --name=value.
+    const last = options.get(names[names.length - 1] as string);
+    if (last && last.type !== "boolean" && !(long && arg.includes("="))) rest = rest.slice(1);
+  }
+  if (words.length > positionals) {
+    const extra = words[positionals] as string;
+    const takes =
+      positionals === 0
+        ? "takes no arguments"
+        : positionals === 1
+          ? "takes one argument"
+          : `takes at most ${positionals} arguments`;
+    throw new MigrateError(
+      "usage",
+      `unexpected argument "${extra}": ${where} ${takes} (see ${where} --help)`,
+    );
+  }
+}
+
+/**
+ * The known command nearest to a mistyped one, if near enough to be meant: edit distance at most
+ * a third of its length (at least 1), TypeORM's `migration:` prefix read as `migrate:`.
+ */
+export function closestCommand(typed: string, known: readonly string[]): string | undefined {
+  const wanted = typed.toLowerCase().replace(/^migrations?:/, "migrate:");
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(wanted, name);
+    if (!best || distance < best.distance) best = { name, distance };
+  }
+  const limit = Math.max(1, Math.floor(wanted.length / 3));
+  return best && best.distance <= limit ? best.name : undefined;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const above = d[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(
+        (above[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (above[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+      }
     }
   }
+  return (d[a.length] as number[])[b.length] as number;
 }
 
 /** Prints one line for the failure and returns its exit code. */

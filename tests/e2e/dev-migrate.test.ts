@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
@@ -167,8 +167,10 @@ describe("migrate:generate", () => {
     expect(generated.exitCode).toBe(0);
     expect(generated.stderr).toContain('ADD "tags" jsonb');
     const file = generated.stdout.trim();
-    expect(file).toMatch(/^migrations\/\d{13}-AddTagsToBackupLog\.ts$/);
-    const source = await Bun.file(join(cwd, file)).text();
+    // Absolute, so it opens from whatever directory the command was typed in.
+    expect(file).toStartWith(join(cwd, "migrations/"));
+    expect(file).toMatch(/\/migrations\/\d{13}-AddTagsToBackupLog\.ts$/);
+    const source = await Bun.file(file).text();
     expect(source).toContain('DROP COLUMN "tags"');
     expect(await Bun.file(join(cwd, "src/db/migrations.ts")).text()).toContain(
       "AddTagsToBackupLog",
@@ -243,7 +245,7 @@ describe("migrate:generate", () => {
     const created = await cli("migrate:create", "RenameSnapshotModeToSnapshotKind");
     expect(created.exitCode).toBe(0);
     await fillMigration(
-      join(cwd, created.stdout.trim()),
+      resolve(cwd, created.stdout.trim()),
       'await queryRunner.renameColumn("backup_log", "snapshot_mode", "snapshot_kind");',
       'await queryRunner.renameColumn("backup_log", "snapshot_kind", "snapshot_mode");',
     );
@@ -274,12 +276,12 @@ describe("migrate:generate", () => {
     );
     const created = await cli("migrate:create", "BackfillIsEncrypted");
     await fillMigration(
-      join(cwd, created.stdout.trim()),
+      resolve(cwd, created.stdout.trim()),
       `await queryRunner.addColumn("backup_log", new TableColumn({ name: "is_encrypted", type: "boolean", default: false }));
     await queryRunner.query(\`UPDATE backup_log SET is_encrypted = true WHERE encrypted = true\`);`,
       'await queryRunner.dropColumn("backup_log", "is_encrypted");',
     );
-    const path = join(cwd, created.stdout.trim());
+    const path = resolve(cwd, created.stdout.trim());
     await Bun.write(
       path,
       (await Bun.file(path).text()).replace(
@@ -318,13 +320,13 @@ describe("failures", () => {
     await cli("migrate:run");
     const first = await cli("migrate:create", "AddWhole");
     await fillMigration(
-      join(cwd, first.stdout.trim()),
+      resolve(cwd, first.stdout.trim()),
       'await queryRunner.query(`ALTER TABLE "backup_log" ADD "whole" int`);',
       'await queryRunner.query(`ALTER TABLE "backup_log" DROP COLUMN "whole"`);',
     );
     await Bun.sleep(2); // a later timestamp for the second migration
     const created = await cli("migrate:create", "BreakHalfway");
-    const path = join(cwd, created.stdout.trim());
+    const path = resolve(cwd, created.stdout.trim());
     await fillMigration(
       path,
       'await queryRunner.query(`ALTER TABLE "backup_log" ADD "half" int`);\n    await queryRunner.query(`SELECT 1/0`);',
@@ -373,6 +375,27 @@ describe("failures", () => {
     const result = await cli("migrate:revert");
     expect(result.exitCode).toBe(7);
     expect(result.stderr.trim()).toBe("error: nothing to revert: no migration has been applied");
+  });
+
+  test("a mistyped command gets a suggestion; an extra word is refused", async () => {
+    const { cli } = await workspace();
+    // A typo, or TypeORM's spelling, gets the command that was meant.
+    for (const typed of ["migrate:rnu", "migration:run"]) {
+      const typo = await cli(typed);
+      expect(typo.exitCode).toBe(2);
+      expect(typo.stderr.trim()).toBe(
+        `error: Unknown command ${typed}: did you mean migrate:run? (see bun run dev --help)`,
+      );
+    }
+    // An extra word is refused, not ignored: the user believed it targeted one migration.
+    const extra = await cli("migrate:run", "AddBackupTypeToBackupLog1742467200000");
+    expect(extra.exitCode).toBe(2);
+    expect(extra.stderr.trim()).toBe(
+      'error: unexpected argument "AddBackupTypeToBackupLog1742467200000": bun run dev migrate:run takes no arguments (see bun run dev migrate:run --help)',
+    );
+    expect((await cli("migrate:show")).stdout).not.toContain("[X]"); // nothing ran
+    // Option values are not extra words.
+    expect((await cli("migrate:generate", "A", "B")).exitCode).toBe(2);
   });
 
   test("an unknown command or flag value is a usage error", async () => {

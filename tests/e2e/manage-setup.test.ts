@@ -189,7 +189,9 @@ describe("one-line errors", () => {
   test("an unknown command", async () => {
     const result = await manage(["deplyo"]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr.trim()).toBe("error: Unknown command deplyo (see ./manage --help)");
+    expect(result.stderr.trim()).toBe(
+      "error: Unknown command deplyo: did you mean deploy? (see ./manage --help)",
+    );
   });
 
   test("an unknown option is refused, never ignored", async () => {
