@@ -19,8 +19,8 @@ async function devQuery(port: number, sql: string) {
 test("embedded dev database: started on demand, status, logs, reset, down", async () => {
   const cwd = await projectCopy();
   const port = freePort();
-  // No BACKUPCTL_DEV_DB: with no Docker engine on this machine, auto picks the embedded server.
-  const env = { AUDIT_DB_PORT: String(port) };
+  // Pinned: on a machine with a Docker engine, auto would pick the container instead.
+  const env = { AUDIT_DB_PORT: String(port), BACKUPCTL_DEV_DB: "embedded" };
   const status = async () => JSON.parse((await dev(cwd, ["status", "--json"], env)).stdout);
   try {
     const show = await dev(cwd, ["migrate:show"], env);

@@ -1,8 +1,9 @@
 import { afterAll } from "bun:test";
-import { startTestServer } from "./server.ts";
+import { TEST_SERVER } from "./test-server-handle.ts";
 
-// One real PostgreSQL for the whole `bun test` run; tests create their own databases on it.
-const server = await startTestServer();
+// The run's PostgreSQL starts when a test file first imports tests/support/server.ts (directly or
+// through database.ts), so the unit tier never pays for a server. Whoever started it, it stops
+// after the last test.
 afterAll(async () => {
-  await server.destroy();
+  await TEST_SERVER.current?.destroy();
 });

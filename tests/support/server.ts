@@ -1,5 +1,6 @@
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { startThrowawayServer } from "../../src/devdb/throwaway.ts";
+import { TEST_SERVER } from "./test-server-handle.ts";
 
 export { freePort } from "../../src/devdb/throwaway.ts";
 
@@ -12,12 +13,16 @@ export async function startTestServer() {
   return server;
 }
 
-/** The preloaded test server's admin connection (database `postgres`). */
+// One real PostgreSQL for the whole `bun test` run, started by the first test file that needs it
+// (importing this module); tests create their own databases on it. The preload stops it.
+if (!process.env.TEST_PG_PORT) TEST_SERVER.current = await startTestServer();
+
+/** The test server's admin connection (database `postgres`). */
 export function testServerConnection(database = "postgres"): ConnectionSettings {
   const { TEST_PG_PORT, TEST_PG_USER, TEST_PG_PASSWORD } = process.env;
   if (!TEST_PG_PORT || !TEST_PG_USER || !TEST_PG_PASSWORD) {
     throw new Error(
-      "the test PostgreSQL is not running: run tests with `bun run test` (bunfig.toml preloads it)",
+      "the test PostgreSQL is not running: run tests with `bun run test` or `bun test`",
     );
   }
   return {
