@@ -237,6 +237,38 @@ function psqlFloor(db: ConnectionSettings, args: string[]): Contender {
   };
 }
 
+/** dbmate's Go binary, shipped in its platform package: timed without the npm shim's node start. */
+function dbmateBinary(): string {
+  const arch = process.arch === "ia32" ? "ia32" : process.arch;
+  return Bun.resolveSync(`@dbmate/${process.platform}-${arch}/bin/dbmate`, PROJECT_ROOT);
+}
+
+/** Writes migrations in dbmate's format (`{version}_{name}.sql`, up and down sections). */
+async function dbmateMigrations(
+  dir: string,
+  migrations: { version: number; name: string; up: string; down: string }[],
+): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  for (const m of migrations) {
+    await writeFile(
+      join(dir, `${m.version}_${m.name}.sql`),
+      `-- migrate:up\n${m.up};\n\n-- migrate:down\n${m.down};\n`,
+    );
+  }
+  return dir;
+}
+
+function dbmate(dir: string, db: ConnectionSettings, command: string): Contender {
+  // Same server, same scram password authentication; loopback without TLS like every contender.
+  const url = `${connectionUrl(db)}?sslmode=disable`;
+  return {
+    label: `dbmate ${command}`,
+    cwd: PROJECT_ROOT,
+    cmd: [dbmateBinary(), "--no-dump-schema", "--migrations-dir", dir, "--url", url, command],
+    env: {},
+  };
+}
+
 /** Builds the migrator of `projectDir` into `outdir`; returns the binary's path. */
 async function buildBinary(projectDir: string, outdir: string): Promise<string> {
   const build = await timeOnce({
@@ -325,7 +357,7 @@ interface Budget {
 const main = defineCommand({
   meta: {
     name: "bun run bench",
-    description: "Benchmark the toolkit against TypeORM's CLI (Bun and ts-node) and psql",
+    description: "Benchmark the toolkit against TypeORM's CLI (Bun and ts-node), dbmate and psql",
   },
   args: {
     runs: { type: "string", default: "7", description: "runs per contender for migrate:show" },
@@ -369,6 +401,22 @@ const main = defineCommand({
         }),
         () => true,
       );
+      // dbmate keeps its own history: a database it migrated with as many migrations as ours.
+      const dbmateShowDb = await createDatabase(server, "bench_show_dbmate");
+      const dbmateShowDir = await dbmateMigrations(
+        join(work, "dbmate-show"),
+        names.map((file, i) => ({
+          version: Number(file.slice(0, 13)),
+          name: file.slice(14, -3),
+          up: `CREATE TABLE bench_${i} (id integer)`,
+          down: `DROP TABLE bench_${i}`,
+        })),
+      );
+      mustSucceed(
+        "dbmate up",
+        await timeOnce(dbmate(dbmateShowDir, dbmateShowDb, "up")),
+        () => true,
+      );
       const showContenders: Contender[] = [
         {
           label: "dist/migrator show",
@@ -394,7 +442,14 @@ const main = defineCommand({
           ],
           env: { DATABASE_URL: url, NODE_ENV: "production" },
         },
+        {
+          label: "bun run dev migrate:run, nothing to do",
+          cwd: PROJECT_ROOT,
+          cmd: [process.execPath, "run", "dev", "migrate:run"],
+          env: { DATABASE_URL: url, BACKUPCTL_DEV_DB: "external", NODE_ENV: "development" },
+        },
         tsNode(baseline, "migration:show", showDb),
+        dbmate(dbmateShowDir, dbmateShowDb, "status"),
         psqlFloor(showDb, ["-Atc", "SELECT name FROM migrations ORDER BY id"]),
       ];
       out.progress(`1. migrate:show on an up-to-date database (${runs} runs each)`);
@@ -402,7 +457,9 @@ const main = defineCommand({
         showContenders,
         runs,
         async () => {},
-        (_c, r) => names.every((file) => r.stdout.includes(file.slice(14, -3))),
+        (c, r) =>
+          c.label.includes("nothing to do") ||
+          names.every((file) => r.stdout.includes(file.slice(14, -3))),
       );
 
       // 2. Applying `count` add-column migrations to a database that has the project's ones.
@@ -448,6 +505,15 @@ const main = defineCommand({
           )
           .join(""),
       );
+      const dbmateApplyDir = await dbmateMigrations(
+        join(work, "dbmate-many"),
+        extra.map((m, i) => ({
+          version: m.timestamp,
+          name: `AddBenchColumn${i + 1}`,
+          up: m.sql,
+          down: `ALTER TABLE "backup_log" DROP COLUMN "bench_column_${i + 1}"`,
+        })),
+      );
       const target = { ...template, database: "bench_apply" };
       const applyContenders: Contender[] = [
         {
@@ -457,6 +523,7 @@ const main = defineCommand({
           env: { DATABASE_URL: connectionUrl(target) },
         },
         tsNode(manyBaseline, "migration:run", target),
+        dbmate(dbmateApplyDir, target, "up"),
         psqlFloor(target, ["-f", sqlFile]),
       ];
       const total = names.length + count;
@@ -466,7 +533,9 @@ const main = defineCommand({
         async () => {
           await createDatabase(server, "bench_apply", "bench_base");
         },
-        () => true,
+        // dbmate prints one "Applied:" line per migration; the others are counted below (psql
+        // runs last) or fail with a non-zero exit.
+        (c, r) => !c.label.startsWith("dbmate") || r.stdout.split("Applied:").length - 1 === count,
       );
       if ((await countApplied(target)) !== total)
         throw new MigrateError(
@@ -537,10 +606,15 @@ const main = defineCommand({
       const bin = showMedian("dist/migrator show");
       const budgets: Budget[] = [
         {
-          what: "dist/migrator show within 1.3× of psql",
-          ok: bin <= 1.3 * showMedian("psql (floor)"),
+          what: "dist/migrator show within 1.2× of psql",
+          ok: bin <= 1.2 * showMedian("psql (floor)"),
           detail: `${(bin / showMedian("psql (floor)")).toFixed(2)}×`,
         },
+        ...["bun run dev migrate:show", "bun run dev migrate:run, nothing to do"].map((label) => ({
+          what: `${label} within 2× of dist/migrator show`,
+          ok: showMedian(label) <= 2 * bin,
+          detail: `${(showMedian(label) / bin).toFixed(2)}×`,
+        })),
         {
           what: "dist/migrator show ≥ 25× faster than ts-node",
           ok: showMedian("TypeORM CLI under ts-node (today)") / bin >= 25,
@@ -564,13 +638,13 @@ const main = defineCommand({
           detail: `${(applyMedian("TypeORM CLI under ts-node (today)") / applyMedian("dist/migrator run")).toFixed(1)}×`,
         },
         {
-          what: "warm migrate:generate --check under 2 s",
-          ok: median(warm.rows[0]?.runs ?? []) < 2000,
+          what: "warm migrate:generate --check under 1 s",
+          ok: median(warm.rows[0]?.runs ?? []) < 1000,
           detail: fmt(median(warm.rows[0]?.runs ?? [])),
         },
         {
-          what: "migrate:check on the project under 5 s",
-          ok: median(check.rows[0]?.runs ?? []) < 5000,
+          what: "migrate:check on the project under 3 s",
+          ok: median(check.rows[0]?.runs ?? []) < 3000,
           detail: fmt(median(check.rows[0]?.runs ?? [])),
         },
       ];
@@ -644,6 +718,10 @@ ${budgets.map((b) => `| ${b.what} | ${b.ok ? "met" : "**missed**"} | ${b.detail}
   bundled code, no database) takes ${fmt(startMs)}; psql's whole \`show\` takes ${fmt(psqlShowMs)}. What the binary
   does with the database on top of starting (connect with scram, lock-free reads of the two
   bookkeeping tables) is ${fmt(bin - startMs)}. The distance to psql in case 1 is the runtime's start.
+- dbmate (a Go binary, no runtime to start) on the same server and authentication: \`status\`
+  ${fmt(showMedian("dbmate status"))} against the binary's \`show\` ${fmt(bin)} (${(showMedian("dbmate status") / bin).toFixed(2)}×); applying ${count}
+  migrations ${fmt(applyMedian("dbmate up"))} against ${fmt(applyMedian("dist/migrator run"))} (${(applyMedian("dbmate up") / applyMedian("dist/migrator run")).toFixed(2)}×; above 1 means the
+  binary is faster).
 - Per migration in case 2: the binary ${(perMigration("dist/migrator run")).toFixed(2)} ms, psql ${perMigration("psql (floor)").toFixed(2)} ms,
   over ${count} migrations after subtracting each one's \`show\` time (start, connect). Both make four
   round trips per migration (begin, the statement, the bookkeeping insert, commit; the executor writes
