@@ -88,6 +88,7 @@ export const status = defineCommand({
     const running = env.engine === "embedded" ? await env.embedded.isRunning() : undefined;
     const report: Record<string, unknown> = {
       engine: env.engine,
+      why: env.engineReason,
       target: describeConnection(env.connection),
       ...(running === undefined ? {} : { running }),
     };

@@ -23,6 +23,8 @@ export interface EmbeddedServerOptions {
   password: string;
   /** Extra `postgresql.conf` settings, e.g. `{ fsync: "off" }` for throwaway test servers. */
   settings?: Record<string, string>;
+  /** `pg_hba.conf` lines placed before initdb's own, e.g. to refuse plaintext connections. */
+  hbaRules?: string[];
 }
 
 const require = createRequire(import.meta.url);
@@ -91,6 +93,11 @@ export class EmbeddedServer {
       join(this.dataDir, "postgresql.conf"),
       `${await Bun.file(join(this.dataDir, "postgresql.conf")).text()}\n# backupctl toolkit\n${lines.join("\n")}\n`,
     );
+    if (this.options.hbaRules?.length) {
+      const hba = join(this.dataDir, "pg_hba.conf");
+      // The first matching line wins, so these go before initdb's.
+      await Bun.write(hba, `${this.options.hbaRules.join("\n")}\n${await Bun.file(hba).text()}`);
+    }
   }
 
   private async handToPostgresUser(passwordFile: string): Promise<void> {
@@ -191,6 +198,9 @@ export class EmbeddedServer {
       user: this.options.user,
       password: this.options.password,
       database,
+      // A server configured for SSL may refuse plaintext (hostnossl … reject); its own admin
+      // connection on loopback encrypts without verifying.
+      ssl: this.options.settings?.ssl === "on" ? { rejectUnauthorized: false } : false,
     });
   }
 
