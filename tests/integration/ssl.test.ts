@@ -165,28 +165,51 @@ describe("SSL, against a server that refuses plaintext", () => {
     ).toThrow("cannot read the SSL file /nonexistent/ca.crt (sslrootcert)");
   });
 
-  test("the dev CLI and TypeORM's own CLI connect the same way", async () => {
+  test("the dev CLI, the migrator, the app and TypeORM's own CLI connect the same way", async () => {
     const project = await projectCopy();
     const env = {
       DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "server.crt")}`),
       NODE_ENV: "development",
     };
     expect(readConnection(env).ssl?.mode).toBe("verify-full");
-    const dev = await run([process.execPath, "run", "dev", "migrate:show"], { cwd: project, env });
-    expect(dev.stderr).toBe("");
+    const bun = (args: string[], extra: Record<string, string> = {}) =>
+      run([process.execPath, ...args], { cwd: project, env: { ...env, ...extra } });
+    const pending = "[ ] CreateBackupLogTable1710720000000";
+
+    const dev = await bun(["run", "dev", "migrate:show"]);
+    expect(dev.stderr).not.toContain("error");
     expect(dev.exitCode).toBe(0);
-    expect(dev.stdout).toContain("[ ] CreateBackupLogTable1710720000000");
-    const typeorm = await run(
-      [
-        process.execPath,
-        "./node_modules/typeorm/cli.js",
-        "migration:show",
-        "-d",
-        "src/db/datasource.ts",
-      ],
-      { cwd: project, env },
-    );
+    expect(dev.stdout).toContain(pending);
+
+    const typeorm = await bun([
+      "./node_modules/typeorm/cli.js",
+      "migration:show",
+      "-d",
+      "src/db/datasource.ts",
+    ]);
     expect(typeorm.exitCode).toBe(0);
-    expect(typeorm.stdout).toContain("[ ] CreateBackupLogTable1710720000000");
+    expect(typeorm.stdout).toContain(pending);
+
+    // The migrator's entry as the binary runs it (production rules), and the app's health check.
+    const migrator = await bun(["src/migrator/main.ts", "show"], { NODE_ENV: "production" });
+    expect(migrator.exitCode).toBe(0);
+    expect(migrator.stdout).toContain(pending);
+    const app = await bun(["src/app/main.ts", "health", "--json"], { NODE_ENV: "production" });
+    expect(JSON.parse(app.stdout).checks.database.ok).toBe(true);
+
+    // And a wrong CA fails each of them the same way: exit 3, one line.
+    const wrong = {
+      DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "other.crt")}`),
+    };
+    for (const args of [
+      ["run", "dev", "migrate:show"],
+      ["src/migrator/main.ts", "show", "--timeout", "0"],
+    ]) {
+      const refused = await bun(args, wrong);
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toMatch(
+        /^error: cannot connect to .*certificate does not verify.*\n$/m,
+      );
+    }
   });
 });
