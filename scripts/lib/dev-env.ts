@@ -4,6 +4,7 @@ import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { addSecret, out } from "../../src/cli/output.ts";
 import {
   type ConnectionSettings,
+  connectionSecrets,
   describeConnection,
   explicitServerVariable,
   readConnection,
@@ -49,7 +50,7 @@ export interface DevEnv {
 
 export async function devEnv(flag?: string): Promise<DevEnv> {
   const connection = readConnection();
-  addSecret(connection.password);
+  addSecret(connection.password, ...connectionSecrets());
   const { engine, reason: engineReason } = await resolveEngine(flag);
   const embedded = new EmbeddedServer({
     dir: DEV_DATA_DIR,

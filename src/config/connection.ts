@@ -233,6 +233,26 @@ export function tlsOptions(ssl: SslSettings | undefined): false | TlsOptions {
   return typeof parsed.ssl === "object" ? (parsed.ssl as TlsOptions) : false;
 }
 
+/**
+ * Every password the environment holds for the audit database, whichever one is used to connect:
+ * `AUDIT_DB_PASSWORD`, `PGPASSWORD` and DATABASE_URL's (decoded, from the authority or
+ * `?password=`). All are registered for redaction, so none reaches output.
+ */
+export function connectionSecrets(env: Env = process.env): string[] {
+  const secrets = [env.AUDIT_DB_PASSWORD, env.PGPASSWORD];
+  if (env.DATABASE_URL) {
+    try {
+      const raw = env.DATABASE_URL;
+      secrets.push(parseConnectionString(raw.split("?")[0] as string).password);
+      const query = raw.includes("?") ? raw.slice(raw.indexOf("?") + 1) : "";
+      secrets.push(new URLSearchParams(query).get("password") ?? undefined);
+    } catch {
+      // An unparsable URL is reported by readConnection(); redact() still hides user:password@.
+    }
+  }
+  return secrets.filter((secret): secret is string => Boolean(secret));
+}
+
 function parsePort(value: string, what: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
