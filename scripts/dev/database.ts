@@ -90,7 +90,7 @@ export const status = defineCommand({
       engine: env.engine,
       why: env.engineReason,
       target: describeConnection(env.connection),
-      ...(running === undefined ? {} : { running }),
+      ...(running === undefined ? {} : { running, data: env.embedded.options.dir }),
     };
     if (running !== false) {
       try {

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { DEV_DEFAULTS } from "../../src/config/connection.ts";
@@ -30,6 +31,7 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     expect(show.stderr).toContain(`Starting the embedded PostgreSQL on 127.0.0.1:${port}`);
     expect(await status()).toMatchObject({
       engine: "embedded",
+      why: "no Docker engine answers",
       running: true,
       reachable: true,
       applied: 0,
@@ -67,6 +69,7 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     );
   } finally {
     await dev(cwd, ["down"], env);
+    await rm((await status()).data, { recursive: true, force: true });
   }
 });
 
