@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { basename, join, relative } from "node:path";
+import { join, relative } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { addSecret, out } from "../../src/cli/output.ts";
@@ -12,11 +10,8 @@ import {
   readConnection,
 } from "../../src/config/connection.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
-import {
-  EmbeddedServer,
-  SHARED_HOME,
-  switchesToPostgresUser,
-} from "../../src/devdb/embedded-server.ts";
+import { devDataDir } from "../../src/devdb/dev-data.ts";
+import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { defaultApplier } from "../../src/migrate/executor.ts";
@@ -36,23 +31,6 @@ export type DevEngine = "embedded" | "docker" | "external";
 const ENGINES: readonly DevEngine[] = ["embedded", "docker", "external"];
 
 export const COMPOSE_FILE = join(PROJECT_ROOT, "docker-compose.dev.yml");
-/** The dev cluster's place inside the checkout: where it lives unless we are root. */
-export const CHECKOUT_DATA_DIR = join(PROJECT_ROOT, ".data", "postgres");
-
-/**
- * Where the embedded dev cluster keeps its data. As root it runs as the postgres user, who may not
- * reach the checkout (/root is mode 700): its data then lives under SHARED_HOME, keyed by the
- * checkout's path, without touching the permissions of the user's directories. A cluster already
- * in .data/postgres stays where it is.
- */
-export function devDataDir(root = PROJECT_ROOT): string {
-  const inCheckout = join(root, ".data", "postgres");
-  if (!switchesToPostgresUser() || existsSync(join(inCheckout, "pg", "PG_VERSION"))) {
-    return inCheckout;
-  }
-  const key = createHash("sha256").update(root).digest("hex").slice(0, 12);
-  return join(SHARED_HOME, "dev", `${basename(root)}-${key}`);
-}
 
 /** The data directory as a person reads it: relative inside the checkout, absolute elsewhere. */
 export function shownDataDir(dir: string): string {
@@ -81,7 +59,7 @@ export async function devEnv(flag?: string): Promise<DevEnv> {
   addSecret(connection.password, ...connectionSecrets());
   const { engine, reason: engineReason } = await resolveEngine(flag);
   const embedded = new EmbeddedServer({
-    dir: devDataDir(),
+    dir: devDataDir(PROJECT_ROOT),
     port: connection.port,
     user: connection.user,
     password: connection.password,
