@@ -204,6 +204,8 @@ function withDevHint(error: unknown, env: DevEnv): unknown {
       "the embedded cluster keeps the user and password it was created with: set AUDIT_DB_USER/AUDIT_DB_PASSWORD back to those (or unset them for the defaults); only if they are lost, `bun run dev reset --yes` recreates the cluster and deletes its data";
   } else if (code === "ECONNREFUSED" && env.engine !== "external") {
     hint = "`bun run dev up` starts the dev database";
+  } else if (code === "ECONNREFUSED" && env.engineReason.endsWith("is set")) {
+    hint = `${env.engineReason}, so bun run dev starts no server: start yours, or unset it (or pass --db embedded) for the embedded one`;
   }
   return hint
     ? new MigrateError("connect", `${error.message}; ${hint}`, { cause: error.cause })

@@ -148,6 +148,12 @@ test("DATABASE_URL alone means that server: no embedded cluster, status says why
     reachable: true,
     applied: migrations.length,
   });
+  // Nothing answers there: the hint says why nothing was started, not "bun run dev up".
+  const down = await dev(cwd, ["migrate:show"], databaseEnv({ ...db, port: 1 }));
+  expect(down.exitCode).toBe(3);
+  expect(down.stderr).toContain(
+    "DATABASE_URL is set, so bun run dev starts no server: start yours, or unset it (or pass --db embedded) for the embedded one",
+  );
   // AUDIT_DB_HOST names a server too; --db and BACKUPCTL_DEV_DB still decide over both.
   const byHost = { AUDIT_DB_HOST: "127.0.0.1", AUDIT_DB_PORT: String(db.port) };
   const hostStatus = JSON.parse((await dev(cwd, ["status", "--json"], byHost)).stdout);

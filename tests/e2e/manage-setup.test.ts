@@ -206,7 +206,7 @@ describe("./manage check", () => {
     expect(result.exitCode).toBe(30);
     expect(result.stdout).toContain(".env can be read by other users (mode 644)");
     expect(result.stdout).toContain(
-      ".env lacks AUDIT_DB_HOST, AUDIT_DB_PORT, AUDIT_DB_NAME, AUDIT_DB_USER, NODE_ENV",
+      ".env lacks AUDIT_DB_PORT, AUDIT_DB_NAME, AUDIT_DB_USER, NODE_ENV",
     );
     expect(result.stdout).toContain("AUDIT_DB_PASSWORD is empty");
     expect(result.stdout).toContain("DATABASE_URL is set in .env");

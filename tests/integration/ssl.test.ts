@@ -197,6 +197,18 @@ describe("SSL, against a server that refuses plaintext", () => {
     const app = await bun(["src/app/main.ts", "health", "--json"], { NODE_ENV: "production" });
     expect(JSON.parse(app.stdout).checks.database.ok).toBe(true);
 
+    // psql, through bun run dev psql, gets the same settings (PGSSLMODE & co.).
+    const psql = await bun([
+      "run",
+      "dev",
+      "psql",
+      "-At",
+      "-c",
+      "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    ]);
+    expect(psql.stdout.trim()).toBe("t");
+    expect(psql.exitCode).toBe(0);
+
     // And a wrong CA fails each of them the same way: exit 3, one line.
     const wrong = {
       DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "other.crt")}`),
