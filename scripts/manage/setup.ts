@@ -4,9 +4,11 @@ import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { addSecret, out } from "../../src/cli/output.ts";
+import { devDataDir, hasCluster } from "../../src/devdb/dev-data.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { displayPath } from "./lib/backup.ts";
+import { confirm } from "./lib/confirm.ts";
 import { loadContext } from "./lib/context.ts";
 
 /** The uid the app runs as in its image (Dockerfile, `useradd --uid 10001`). */
@@ -18,9 +20,23 @@ export const setup = defineCommand({
     description:
       "Create .env from .env.example with a generated database password (mode 600) and the folders the app needs; never overwrites .env",
   },
-  args: { ...dirArg },
+  args: {
+    ...dirArg,
+    yes: {
+      type: "boolean",
+      alias: "y",
+      description: "write .env even in what looks like a development checkout",
+    },
+  },
   run: async ({ args }) => {
     const ctx = await loadContext(args.dir, { env: false, compose: false });
+    const development = existsSync(ctx.envFile) ? undefined : developmentCheckout(ctx.root);
+    if (development) {
+      await confirm(
+        `This looks like a development checkout (${development}): setup writes a production .env (NODE_ENV=production, a new AUDIT_DB_PASSWORD) that \`bun run dev\` would then use too.`,
+        Boolean(args.yes),
+      );
+    }
     await createBackupsDir(ctx.backupsDir, displayPath(ctx, ctx.backupsDir));
 
     if (existsSync(ctx.envFile)) {
@@ -35,10 +51,7 @@ export const setup = defineCommand({
       }
       const password = randomBytes(24).toString("base64url");
       addSecret(password);
-      const text = serverEnv(await Bun.file(ctx.envExample).text(), {
-        AUDIT_DB_PASSWORD: password,
-        NODE_ENV: "production",
-      });
+      const text = serverEnv(await Bun.file(ctx.envExample).text(), setupValues(password));
       // "wx": never replaces a file, even one created since the check above.
       await writeFile(ctx.envFile, text, { mode: 0o600, flag: "wx" });
       await chmod(ctx.envFile, 0o600);
@@ -52,6 +65,25 @@ export const setup = defineCommand({
     } else out.progress("Next: ./manage check, then ./manage deploy");
   },
 });
+
+/** What setup puts into .env.example's copy: the values `deploy --dry-run` shows before setup ran. */
+export function setupValues(password: string): Record<string, string> {
+  return { AUDIT_DB_PASSWORD: password, NODE_ENV: "production" };
+}
+
+/**
+ * Why this checkout looks like a development one, or undefined. There, a production .env would
+ * take over `bun run dev` (its NODE_ENV and a password the dev cluster was not created with).
+ */
+export function developmentCheckout(
+  root: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  const data = devDataDir(root);
+  if (hasCluster(data)) return `an embedded dev cluster exists in ${data}`;
+  if (env.NODE_ENV === "development") return "NODE_ENV is development";
+  return undefined;
+}
 
 /**
  * The backups folder is bind-mounted into the app container, which runs as uid 10001: when

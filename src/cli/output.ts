@@ -7,9 +7,9 @@ import { redact } from "../config/redact.ts";
  */
 const secrets = new Set<string>();
 
-/** Registers a value (a password) that must never be printed. */
-export function addSecret(secret: string | undefined): void {
-  if (secret) secrets.add(secret);
+/** Registers values (passwords) that must never be printed, in any of their forms (redact.ts). */
+export function addSecret(...values: (string | undefined)[]): void {
+  for (const secret of values) if (secret) secrets.add(secret);
 }
 
 function colourOn(stream: NodeJS.WriteStream): boolean {

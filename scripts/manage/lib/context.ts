@@ -1,6 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseEnv } from "node:util";
 import { addSecret } from "../../../src/cli/output.ts";
+import { connectionSecrets } from "../../../src/config/connection.ts";
 import { ManageError } from "../exit-codes.ts";
 
 /**
@@ -71,8 +73,7 @@ export async function loadContext(
     throw new ManageError("usage", `no .env in ${root}: run ./manage setup first`);
   }
   const env = existsSync(envFile) ? parseEnvFile(await Bun.file(envFile).text()) : {};
-  addSecret(env.AUDIT_DB_PASSWORD);
-  if (env.DATABASE_URL) addSecret(urlPassword(env.DATABASE_URL));
+  addSecret(...connectionSecrets(env));
   return {
     root,
     composeFile,
@@ -105,31 +106,12 @@ async function composeImages(file: string): Promise<ManageContext["images"]> {
 }
 
 /**
- * `.env` as docker compose reads it: `KEY=value` lines, `#` comments, optional `export `, values
- * optionally in single or double quotes.
+ * `.env` by the platform's dotenv parser (node:util.parseEnv): `#` comments, `export `, single,
+ * double and backtick quotes, `\n` in double quotes, as docker compose and Bun read them (both also
+ * expand `$VAR`, which this does not: only values are compared and redacted here).
  */
 export function parseEnvFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    let value = match[2] as string;
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2] as string;
-    else value = value.replace(/\s+#.*$/, "");
-    env[match[1] as string] = value;
-  }
-  return env;
-}
-
-function urlPassword(url: string): string | undefined {
-  try {
-    return decodeURIComponent(new URL(url).password) || undefined;
-  } catch {
-    return undefined;
-  }
+  return parseEnv(text) as Record<string, string>;
 }
 
 /** `backupctl:latest` → `backupctl:previous` (a registry port such as `host:5000/x` is kept). */

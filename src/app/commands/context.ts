@@ -1,6 +1,6 @@
 import { addSecret, out } from "../../cli/output.ts";
 import { usageError } from "../../cli/run-cli.ts";
-import { readConnection } from "../../config/connection.ts";
+import { connectionSecrets, readConnection } from "../../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../../config/typeorm.config.ts";
 import { AuditDatabase, isAuditUnavailable } from "../audit-database.ts";
 import { AuditFallbackFile } from "../audit-fallback.ts";
@@ -19,7 +19,7 @@ export const clock = () => new Date();
 /** The audit database from DATABASE_URL / AUDIT_DB_*, its password registered for redaction. */
 export function openAuditDatabase(): { db: AuditDatabase; password: string } {
   const connection = readConnection();
-  addSecret(connection.password);
+  addSecret(connection.password, ...connectionSecrets());
   const options = withStderrLogging(buildDataSourceOptions(process.env, connection));
   return { db: new AuditDatabase(options), password: connection.password };
 }
