@@ -248,6 +248,18 @@ describe("usage and configuration errors (exit 2, one error line)", () => {
       "error: config/projects.yml not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG",
     ]);
   });
+
+  test("BACKUPCTL_CONFIG naming a directory says so", async () => {
+    const { env, configDir } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+    const result = await run([process.execPath, MAIN, "run", "shop"], {
+      cwd: project,
+      env: { ...env, BACKUPCTL_CONFIG: configDir },
+    });
+    expect(result.exitCode).toBe(2);
+    expect(errorLines(result.stderr)).toEqual([
+      `error: ${configDir} is a directory: BACKUPCTL_CONFIG must name the config file (e.g. ${join(configDir, "projects.yml")})`,
+    ]);
+  });
 });
 
 describe("without the audit database", () => {
