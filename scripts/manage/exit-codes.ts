@@ -5,7 +5,7 @@ import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
  * (README, "Exit codes"): 2 usage or configuration, 3 cannot connect (here: the Docker engine does
  * not answer), 4 the migrator failed. `migrate …` passes the migrator's own code through (5 for
  * `show --exit-code` with pending migrations). The manage-specific ones start at 30, clear of the
- * migrator's (up to 13) and the app's (20, 21).
+ * migrator's (up to 13) and the app's (20 to 22).
  */
 export const MANAGE_EXIT_CODES = {
   ok: EXIT_CODES.ok,
