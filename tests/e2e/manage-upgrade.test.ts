@@ -18,7 +18,7 @@ import {
  * tree refusal and a dry run that runs nothing.
  */
 
-const FAST = ["--interval", "0.01", "--timeout", "5"];
+const FAST = ["--interval", "0.1", "--timeout", "5"];
 const DB = "backupctl-audit-db";
 const APP = "backupctl";
 const RUNNING: FakeDockerScenario = { running: [DB, APP] };
