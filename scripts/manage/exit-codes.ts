@@ -26,7 +26,7 @@ export const MANAGE_EXIT_CODES = {
   rollbackFailed: 33,
   /** backup-db, or the backup step of upgrade/restore-db: pg_dump failed or wrote no full dump. */
   backupFailed: 34,
-  /** upgrade: uncommitted changes to tracked files, not a git checkout, or no fast-forward pull. */
+  /** upgrade: uncommitted changes, not the top of its own git checkout, or no fast-forward pull. */
   gitRefused: 35,
   /** A docker command (build, up, image tag) failed. */
   dockerFailed: 36,
