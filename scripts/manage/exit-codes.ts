@@ -5,7 +5,7 @@ import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
  * (README, "Exit codes"): 2 usage or configuration, 3 cannot connect (here: the Docker engine does
  * not answer), 4 the migrator failed. `migrate …` passes the migrator's own code through (5 for
  * `show --exit-code` with pending migrations). The manage-specific ones start at 30, clear of the
- * migrator's (up to 13) and the app's (20, 21).
+ * migrator's (up to 13) and the app's (20 to 22).
  */
 export const MANAGE_EXIT_CODES = {
   ok: EXIT_CODES.ok,
@@ -26,7 +26,7 @@ export const MANAGE_EXIT_CODES = {
   rollbackFailed: 33,
   /** backup-db, or the backup step of upgrade/restore-db: pg_dump failed or wrote no full dump. */
   backupFailed: 34,
-  /** upgrade: uncommitted changes to tracked files, not a git checkout, or no fast-forward pull. */
+  /** upgrade: uncommitted changes, not the top of its own git checkout, or no fast-forward pull. */
   gitRefused: 35,
   /** A docker command (build, up, image tag) failed. */
   dockerFailed: 36,

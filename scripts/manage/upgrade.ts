@@ -1,3 +1,4 @@
+import { realpathSync } from "node:fs";
 import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
@@ -90,19 +91,25 @@ export const upgrade = defineCommand({
   },
 });
 
-/** `git pull --ff-only`, refused on a checkout with changes to tracked files. */
+/**
+ * `git pull --ff-only`, refused unless the folder is the top of its own git checkout with no
+ * changes to tracked files. Those checks run under --dry-run too; whether the pull is a
+ * fast-forward a dry run cannot know (it would have to fetch).
+ */
 async function pullFastForward(
   exec: Executor,
   ctx: ManageContext,
 ): Promise<{ before: string; after: string }> {
+  await checkOwnCheckout(exec, ctx);
   // Untracked files (backups/, config/projects.yml) never block a fast-forward; edits do.
   const status = await exec.exec("git", ["status", "--porcelain", "--untracked-files=no"], {
     kind: "query",
+    checkInDryRun: true,
   });
   if (status.exitCode !== 0) {
     throw new ManageError(
       "gitRefused",
-      `${ctx.root} is not a git checkout (${errorSummary(status.stderr)}): upgrade pulls the new version with git`,
+      `git status failed in ${ctx.root} (${errorSummary(status.stderr)}); nothing was changed`,
     );
   }
   const changed = status.stdout
@@ -117,6 +124,7 @@ async function pullFastForward(
     );
   }
   const before = await revision(exec, "<revision before>");
+  exec.note("a pull that is not a fast-forward is refused (exit 35): only the real run can tell");
   const pull = await exec.exec("git", ["pull", "--ff-only"], { output: "stream" });
   if (pull.exitCode !== 0) {
     throw new ManageError(
@@ -142,6 +150,30 @@ async function pullFastForward(
     );
   }
   return { before, after };
+}
+
+/**
+ * The folder must be the top of a git checkout: one nested in another repository would make git
+ * pull that repository instead, and report success.
+ */
+async function checkOwnCheckout(exec: Executor, ctx: ManageContext): Promise<void> {
+  const top = await exec.exec("git", ["rev-parse", "--show-toplevel"], {
+    kind: "query",
+    checkInDryRun: true,
+  });
+  if (top.exitCode !== 0) {
+    throw new ManageError(
+      "gitRefused",
+      `${ctx.root} is not a git checkout (${errorSummary(top.stderr)}): upgrade pulls the new version with git; nothing was changed`,
+    );
+  }
+  const topDir = top.stdout.trim();
+  if (realpathSync(topDir) !== realpathSync(ctx.root)) {
+    throw new ManageError(
+      "gitRefused",
+      `${ctx.root} is not the top of a git checkout but a folder inside ${topDir}: upgrade would pull that repository; point --dir at backupctl's own checkout. Nothing was changed`,
+    );
+  }
 }
 
 async function revision(exec: Executor, placeholder: string): Promise<string> {

@@ -1,6 +1,5 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { redact } from "../config/redact.ts";
 import type { AuditLogPort } from "../domain/audit/audit-log.port.ts";
 import type { BackupRun, BackupStage } from "../domain/audit/backup-run.ts";
 import { acquireLock, type FileLock, LockHeldError } from "./file-lock.ts";
@@ -189,8 +188,10 @@ export class BackupRunner {
           signal,
         });
         if (succeeded(result)) return null;
-        const message = explainFailure(result, project.timeoutSeconds);
-        return { stage, message: redact(message, this.deps.secrets) };
+        return {
+          stage,
+          message: explainFailure(result, project.timeoutSeconds, this.deps.secrets),
+        };
       },
     };
   }

@@ -1,4 +1,4 @@
-import { EXIT_CODES } from "../migrate/errors.ts";
+import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
 
 /**
  * Exit codes of `backupctl`. The shared ones keep the meaning they have for the migrator (README,
@@ -18,4 +18,27 @@ export const APP_EXIT_CODES = {
   backupFailed: 20,
   /** `run`: the project is being backed up by another live process; nothing was started. */
   alreadyRunning: 21,
+  /** `serve`: cannot listen: the port is in use, or the address is not one of this machine. */
+  cannotListen: 22,
 } as const;
+
+export type AppFailure = Exclude<keyof typeof APP_EXIT_CODES, "ok">;
+
+/**
+ * A failure with a backupctl exit code. It extends MigrateError so the shared CLI runner prints
+ * it as one `error: …` line and exits with its code.
+ */
+export class AppError extends MigrateError {
+  override name = "AppError";
+  constructor(
+    readonly failure: AppFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super("internal", message, options);
+  }
+
+  override get exitCode(): number {
+    return APP_EXIT_CODES[this.failure];
+  }
+}

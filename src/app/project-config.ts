@@ -11,6 +11,12 @@ export const PROJECT_NAME_RULE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export const DEFAULT_TIMEOUT_SECONDS = 3600;
 export const DEFAULT_RETRIES = 0;
+/**
+ * The longest `timeout`: 7 days. There is no "no limit": a command that hangs would hold its
+ * project's lock for good, and crash recovery needs a bound on how long a run can take. (Timers
+ * also overflow past 2^31 - 1 ms, about 24.8 days, and then fire at once.)
+ */
+export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
 
 export interface ProjectConfig {
   name: string;
@@ -139,8 +145,15 @@ function readProject(
   const output = requiredText(entry, "output", at, problems);
   const preHook = optionalText(entry, "pre_hook", at, problems);
   const postHook = optionalText(entry, "post_hook", at, problems);
-  const retries = wholeNumber(entry, "retries", DEFAULT_RETRIES, 0, at, problems);
-  const timeoutSeconds = wholeNumber(entry, "timeout", DEFAULT_TIMEOUT_SECONDS, 1, at, problems);
+  const retries = wholeNumber(entry, "retries", DEFAULT_RETRIES, { min: 0 }, at, problems);
+  const timeoutSeconds = wholeNumber(
+    entry,
+    "timeout",
+    DEFAULT_TIMEOUT_SECONDS,
+    { min: 1, max: MAX_TIMEOUT_SECONDS, unit: "seconds", why: "7 days; there is no unlimited" },
+    at,
+    problems,
+  );
   if (problems.length > before || name === null || command === null || output === null) return null;
   return {
     name,
@@ -187,20 +200,38 @@ function optionalText(
   return value;
 }
 
+interface NumberRange {
+  min: number;
+  max?: number;
+  /** Said after "whole number", e.g. "seconds". */
+  unit?: string;
+  /** Why the maximum, said after it. */
+  why?: string;
+}
+
 function wholeNumber(
   entry: Record<string, unknown>,
   key: string,
   fallback: number,
-  minimum: number,
+  range: NumberRange,
   at: string,
   problems: string[],
 ): number {
   const value = entry[key];
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < minimum) {
-    problems.push(
-      `${at}.${key} must be a whole number ≥ ${minimum} (got ${JSON.stringify(value)})`,
-    );
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  if (
+    typeof value !== "number" ||
+    !Number.isSafeInteger(value) ||
+    value < range.min ||
+    value > max
+  ) {
+    const what = `a whole number${range.unit ? ` of ${range.unit}` : ""}`;
+    const bounds =
+      range.max === undefined
+        ? `≥ ${range.min}`
+        : `from ${range.min} to ${range.max}${range.why ? ` (${range.why})` : ""}`;
+    problems.push(`${at}.${key} must be ${what} ${bounds} (got ${JSON.stringify(value)})`);
     return fallback;
   }
   return value;

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError } from "../config/connection.ts";
 import { type ProjectsConfig, parseProjectsConfig } from "./project-config.ts";
@@ -39,16 +40,31 @@ export function statePaths(stateDir: string) {
 export type StatePaths = ReturnType<typeof statePaths>;
 
 export async function loadProjectsConfig(settings: AppSettings): Promise<ProjectsConfig> {
-  const file = Bun.file(settings.configPath);
-  if (!(await file.exists())) {
-    throw new ConfigError(
-      `${settings.configSource} not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG`,
-    );
-  }
-  return parseProjectsConfig(await file.text(), {
+  return parseProjectsConfig(await readConfigFile(settings), {
     source: settings.configSource,
     baseDir: dirname(settings.configPath),
   });
+}
+
+/** The config file's text; why it cannot be read as one ConfigError line. */
+async function readConfigFile(settings: AppSettings): Promise<string> {
+  const source = settings.configSource;
+  try {
+    return await readFile(settings.configPath, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new ConfigError(
+        `${source} not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG`,
+      );
+    }
+    if (code === "EISDIR") {
+      throw new ConfigError(
+        `${source} is a directory: BACKUPCTL_CONFIG must name the config file (e.g. ${join(source, "projects.yml")})`,
+      );
+    }
+    throw new ConfigError(`cannot read ${source}: ${(error as Error).message}`);
+  }
 }
 
 /**

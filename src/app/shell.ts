@@ -1,3 +1,5 @@
+import { redact } from "../config/redact.ts";
+
 /**
  * Runs one command from the project config through `/bin/sh -c`. The text is the user's own shell
  * code (pipes, redirections), so a shell is intended; values reach it only as environment
@@ -23,7 +25,11 @@ export interface ShellResult {
   signalCode: string | null;
   /** Why backupctl stopped it, if it did. */
   stoppedBy: "timeout" | "interrupt" | null;
-  /** The start of stderr (at most STDERR_LIMIT bytes): enough for an error message. */
+  /**
+   * The start of stderr (at most STDERR_LIMIT bytes, in whole lines): enough for an error message.
+   * A line cut at the limit is left out, as it may hold only part of a secret, which redact()
+   * would no longer recognise.
+   */
   stderr: string;
 }
 
@@ -86,15 +92,20 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Reads a stream to its end, keeping only its first `limit` bytes (the rest is drained). */
+/**
+ * Reads a stream to its end, keeping only its first `limit` bytes (the rest is drained). When it
+ * had more, the text ends at the last whole line.
+ */
 function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   const chunks: Uint8Array[] = [];
   let kept = 0;
+  let cut = false;
   const reader = stream.getReader();
   const done = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
+      if (kept + value.length > limit) cut = true;
       if (kept < limit) {
         chunks.push(value.subarray(0, limit - kept));
         kept += Math.min(value.length, limit - kept);
@@ -106,17 +117,27 @@ function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   return {
     done,
     stop: () => void reader.cancel().catch(() => {}),
-    text: () => Buffer.concat(chunks).toString("utf8"),
+    text: () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      return cut ? text.slice(0, text.lastIndexOf("\n") + 1) : text;
+    },
   };
 }
 
 const MESSAGE_LINES = 5;
 const MESSAGE_CHARS = 1000;
 
-/** Why a command failed, in one message for the audit log: the reason, then its first stderr lines. */
-export function explainFailure(result: ShellResult, timeoutSeconds: number): string {
+/**
+ * Why a command failed, in one message for the audit log: the reason, then its first stderr lines,
+ * without `secrets`. Redacted before it is shortened: a secret cut in two is no longer found.
+ */
+export function explainFailure(
+  result: ShellResult,
+  timeoutSeconds: number,
+  secrets: readonly string[] = [],
+): string {
   const reason = failureReason(result, timeoutSeconds);
-  const excerpt = stderrExcerpt(result.stderr);
+  const excerpt = stderrExcerpt(redact(result.stderr, secrets));
   return excerpt ? `${reason}: ${excerpt}` : `${reason} (nothing on stderr)`;
 }
 

@@ -216,6 +216,10 @@ describe("usage and configuration errors (exit 2, one error line)", () => {
     [["status", "--last", "0"], 'error: --last must be a whole number ≥ 1 (got "0"'],
     [["logs", "Bad/Name"], 'error: "Bad/Name" is not a project name'],
     [["serve", "--port", "http"], "error: --port must be a port number"],
+    [
+      ["serve", "--host", "256.1.1.1"],
+      'error: --host "256.1.1.1" is not an IP address or a host name',
+    ],
   ])("backupctl %p", async (args, message) => {
     const { backupctl } = await workspace("postgres://u:pw@127.0.0.1:1/x");
     const result = await backupctl(args);
@@ -246,6 +250,18 @@ describe("usage and configuration errors (exit 2, one error line)", () => {
     expect(result.exitCode).toBe(2);
     expect(errorLines(result.stderr)).toEqual([
       "error: config/projects.yml not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG",
+    ]);
+  });
+
+  test("BACKUPCTL_CONFIG naming a directory says so", async () => {
+    const { env, configDir } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+    const result = await run([process.execPath, MAIN, "run", "shop"], {
+      cwd: project,
+      env: { ...env, BACKUPCTL_CONFIG: configDir },
+    });
+    expect(result.exitCode).toBe(2);
+    expect(errorLines(result.stderr)).toEqual([
+      `error: ${configDir} is a directory: BACKUPCTL_CONFIG must name the config file (e.g. ${join(configDir, "projects.yml")})`,
     ]);
   });
 });
@@ -347,6 +363,34 @@ describe("backupctl serve", () => {
       server.kill("SIGTERM");
     }
     expect(await server.exited).toBe(0);
+  });
+});
+
+describe("backupctl serve cannot listen (exit 22, one error line)", () => {
+  test("the port is in use", async () => {
+    const busy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+    try {
+      const { backupctl } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+      const result = await backupctl(["serve", "--host", "127.0.0.1", "--port", `${busy.port}`]);
+      expect(result.exitCode).toBe(22);
+      expect(errorLines(result.stderr)).toEqual([
+        `error: cannot listen on 127.0.0.1:${busy.port}: port ${busy.port} is in use on 127.0.0.1: stop what listens there, or choose another --port`,
+      ]);
+      // It failed before touching the database: no connection error was reported.
+      expect(result.stderr).not.toContain("audit log");
+    } finally {
+      await busy.stop(true);
+    }
+  });
+
+  test("the address is not one of this machine", async () => {
+    const { backupctl } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+    // 192.0.2.0/24 is reserved for documentation (RFC 5737): no machine has it.
+    const result = await backupctl(["serve", "--host", "192.0.2.1", "--port", "0"]);
+    expect(result.exitCode).toBe(22);
+    expect(errorLines(result.stderr)).toEqual([
+      "error: cannot listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine: choose another --host (0.0.0.0: every address)",
+    ]);
   });
 });
 

@@ -4,7 +4,7 @@ import { describeCall, fakeDocker, manage, serverCheckout } from "../support/fak
 
 /** migrate (pass-through), status, logs, shell and rollback, with the docker stand-in. */
 
-const FAST = ["--interval", "0.01", "--timeout", "5"];
+const FAST = ["--interval", "0.1", "--timeout", "5"];
 const DB = "backupctl-audit-db";
 const APP = "backupctl";
 

@@ -6,7 +6,7 @@ import { describeCall, fakeDocker, manage, serverCheckout } from "../support/fak
  * exact order of operations, each failure path, and a dry run that runs nothing.
  */
 
-const FAST = ["--interval", "0.01", "--timeout", "5"];
+const FAST = ["--interval", "0.1", "--timeout", "5"];
 const DB = "backupctl-audit-db";
 const APP = "backupctl";
 
@@ -77,12 +77,9 @@ describe("./manage deploy", () => {
     const fake = await fakeDocker({ health: { [DB]: ["starting"] } });
     const dir = await serverCheckout();
     const started = Date.now();
-    const result = await manage(
-      ["deploy", "--dir", dir, "--interval", "0.05", "--timeout", "0.5"],
-      {
-        env: fake.env,
-      },
-    );
+    const result = await manage(["deploy", "--dir", dir, "--interval", "0.1", "--timeout", "0.5"], {
+      env: fake.env,
+    });
 
     expect(result.exitCode).toBe(31);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -96,10 +93,25 @@ describe("./manage deploy", () => {
     expect(calls.some((c) => c.includes("migrator") || c.endsWith(` ${APP}`))).toBe(false);
   });
 
+  test("an --interval under 0.1 s is refused before anything runs (it would busy-poll docker)", async () => {
+    const fake = await fakeDocker();
+    const dir = await serverCheckout();
+    for (const interval of ["0", "0.05"]) {
+      const result = await manage(["deploy", "--dir", dir, "--interval", interval], {
+        env: fake.env,
+      });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr.trim()).toBe(
+        `error: --interval must be at least 0.1 s (got "${interval}"): each check runs docker compose ps`,
+      );
+    }
+    expect(await fake.calls()).toEqual([]);
+  });
+
   test("an unhealthy database fails at once", async () => {
     const fake = await fakeDocker({ health: { [DB]: ["starting", "unhealthy"] } });
     const dir = await serverCheckout();
-    const result = await manage(["deploy", "--dir", dir, "--interval", "0.01", "--timeout", "60"], {
+    const result = await manage(["deploy", "--dir", dir, "--interval", "0.1", "--timeout", "60"], {
       env: fake.env,
     });
     expect(result.exitCode).toBe(31);

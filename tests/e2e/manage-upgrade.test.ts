@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, statSync } from "node:fs";
-import { appendFile } from "node:fs/promises";
+import { appendFile, cp } from "node:fs/promises";
 import { join } from "node:path";
 import {
   describeCall,
@@ -9,6 +9,7 @@ import {
   git,
   gitServer,
   manage,
+  serverCheckout,
 } from "../support/fake-docker.ts";
 
 /**
@@ -18,7 +19,7 @@ import {
  * tree refusal and a dry run that runs nothing.
  */
 
-const FAST = ["--interval", "0.01", "--timeout", "5"];
+const FAST = ["--interval", "0.1", "--timeout", "5"];
 const DB = "backupctl-audit-db";
 const APP = "backupctl";
 const RUNNING: FakeDockerScenario = { running: [DB, APP] };
@@ -231,6 +232,52 @@ describe("./manage upgrade", () => {
     expect(result.exitCode).toBe(35);
     expect(result.stderr).toContain("error: git pull --ff-only failed (exit 128):");
     expect((await fake.calls()).map(describeCall)).not.toContain("compose --profile migrate build");
+  });
+
+  test("a folder inside another repository is refused, not that repository pulled: exit 35", async () => {
+    const outer = await gitServer();
+    outer.publish("NEWS", "version 2\n");
+    const before = git(outer.dir, "rev-parse", "HEAD");
+    const nested = join(outer.dir, "nested");
+    await cp(await serverCheckout(), nested, { recursive: true });
+    const fake = await fakeDocker(RUNNING);
+    for (const dryRun of [[], ["--dry-run"]]) {
+      const result = await manage(["upgrade", "--dir", nested, ...dryRun, ...FAST], {
+        env: fake.env,
+      });
+      expect(result.exitCode).toBe(35);
+      expect(result.stderr.trim().split("\n").at(-1)).toBe(
+        `error: ${nested} is not the top of a git checkout but a folder inside ${outer.dir}: upgrade would pull that repository; point --dir at backupctl's own checkout. Nothing was changed`,
+      );
+    }
+    expect(git(outer.dir, "rev-parse", "HEAD")).toBe(before);
+    expect((await fake.calls()).map(describeCall)).not.toContain("compose --profile migrate build");
+  });
+
+  test("--dry-run refuses what the real run refuses: not a checkout, uncommitted changes", async () => {
+    const fake = await fakeDocker(RUNNING);
+    const plain = await serverCheckout();
+    const notGit = await manage(["upgrade", "--dir", plain, "--dry-run", ...FAST], {
+      env: fake.env,
+    });
+    expect(notGit.exitCode).toBe(35);
+    expect(notGit.stderr.trim().split("\n").at(-1)).toStartWith(
+      `error: ${plain} is not a git checkout (`,
+    );
+
+    const server = await gitServer();
+    await appendFile(join(server.dir, "docker-compose.yml"), "# local edit\n");
+    const dirty = await manage(["upgrade", "--dir", server.dir, "--dry-run", ...FAST], {
+      env: fake.env,
+    });
+    expect(dirty.exitCode).toBe(35);
+    expect(dirty.stderr.trim().split("\n").at(-1)).toBe(
+      "error: the checkout has uncommitted changes (docker-compose.yml): commit or discard them, then upgrade again; nothing was changed",
+    );
+    // The plan up to the refusal is printed; the refusal ends it. Docker never ran.
+    expect(dirty.stdout).toContain("git status --porcelain --untracked-files=no");
+    expect(dirty.stdout).not.toContain("git pull");
+    expect(await fake.calls()).toEqual([]);
   });
 
   test("--dry-run prints the plan, rollback included, and runs nothing", async () => {

@@ -199,3 +199,27 @@ test("other methods than GET are 404 JSON too", async () => {
   expect(response.status).toBe(404);
   expect(await response.json()).toEqual({ error: "no route for POST /health" });
 });
+
+test("HEAD on a GET endpoint answers as GET does, without a body (normal HTTP)", async () => {
+  const db = await migratedDatabase();
+  const { url } = await serve(db);
+  const head = (path: string) => fetch(new URL(path, url), { method: "HEAD" });
+  const health = await head("/health");
+  expect(health.status).toBe(200);
+  expect(health.headers.get("content-type")).toContain("application/json");
+  expect(await health.text()).toBe("");
+  expect((await head("/status/nope")).status).toBe(404);
+  expect((await head("/metrics")).status).toBe(404);
+
+  // The same check as GET: an unhealthy service is 503 to HEAD too.
+  await query(
+    { ...db, database: "postgres" },
+    `ALTER DATABASE "${db.database}" ALLOW_CONNECTIONS false`,
+  );
+  await query(
+    { ...db, database: "postgres" },
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+    [db.database],
+  );
+  expect((await head("/health")).status).toBe(503);
+});

@@ -223,6 +223,31 @@ describe("a failing run", () => {
     expect(run.errorMessage).toBe("exit code 1: 1\n2\n3\n4\n5");
   });
 
+  // The excerpt is at most 1000 characters: this password starts at character 990 of it.
+  const PASSWORD = "Zq9-hunter2-Pw7xK";
+
+  test("a password across the 1000-character cut is redacted, not cut in two", async () => {
+    const run = await finished(
+      await runner({ secrets: [PASSWORD] }).run(
+        project({ command: `printf '%0990d${PASSWORD} and more\\n' 0 >&2; exit 1` }),
+      ),
+    );
+    expect(run.errorMessage).toBe(`exit code 1: ${"0".repeat(990)}*** and m…`);
+    expect(run.errorMessage).not.toContain(PASSWORD.slice(0, 3));
+  });
+
+  test("a password across the 64 KiB stderr cut leaves no part behind", async () => {
+    // Blank lines are skipped by the excerpt: the cut line would be its first line.
+    const run = await finished(
+      await runner({ secrets: [PASSWORD] }).run(
+        project({
+          command: `printf '%65530s' '' | tr ' ' '\\n' >&2; printf '${PASSWORD}\\n' >&2; exit 1`,
+        }),
+      ),
+    );
+    expect(run.errorMessage).toBe("exit code 1 (nothing on stderr)");
+  });
+
   test("a timeout stops the whole process group and fails the dump", async () => {
     const pidFile = join(dir, "pid");
     const started = Date.now();

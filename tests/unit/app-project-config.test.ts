@@ -172,13 +172,26 @@ describe("invalid project config: every problem at once", () => {
       "projects[0].pre_hook must be a shell command (a non-empty string) or left out",
       "projects[0].post_hook must be a shell command (a non-empty string) or left out",
       'projects[0].retries must be a whole number ≥ 0 (got "2")',
-      "projects[0].timeout must be a whole number ≥ 1 (got 0)",
+      "projects[0].timeout must be a whole number of seconds from 1 to 604800 (7 days; there is no unlimited) (got 0)",
       `projects[1].name "${"x".repeat(64)}" must be 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit`,
-      "projects[1].timeout must be a whole number ≥ 1 (got 1.5)",
+      "projects[1].timeout must be a whole number of seconds from 1 to 604800 (7 days; there is no unlimited) (got 1.5)",
       "projects[2].name is required",
       "projects[2].command is required",
       "projects[2].output is required",
     ]);
+  });
+
+  test("a timeout past 7 days is refused, before a timer could overflow and fire at once", () => {
+    const withTimeout = (timeout: number) =>
+      `projects:\n  - name: a\n    command: x\n    output: x\n    timeout: ${timeout}\n`;
+    expect(parseProjectsConfig(withTimeout(604800), where).projects[0]?.timeoutSeconds).toBe(
+      604800,
+    );
+    for (const timeout of [604801, 2147484, 1e15]) {
+      expect(problemsOf(withTimeout(timeout))).toEqual([
+        `projects[0].timeout must be a whole number of seconds from 1 to 604800 (7 days; there is no unlimited) (got ${timeout})`,
+      ]);
+    }
   });
 
   test("names with shell or path characters are refused", () => {

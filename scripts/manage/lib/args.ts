@@ -27,7 +27,7 @@ export const waitArgs = {
   interval: {
     type: "string",
     default: "2",
-    description: "seconds between two health checks",
+    description: "seconds between two health checks (at least 0.1)",
   },
 } as const;
 
@@ -35,11 +35,18 @@ export const yesArg = {
   yes: { type: "boolean", alias: "y", description: "do not ask for confirmation" },
 } as const;
 
+/** Each health check runs `docker compose ps`: below this, waiting turns into busy-polling. */
+export const MIN_INTERVAL_SECONDS = 0.1;
+
 export function parseWait(args: { timeout?: unknown; interval?: unknown }): WaitOptions {
-  return {
-    timeoutMs: seconds(args.timeout, "--timeout") * 1000,
-    intervalMs: Math.max(1, seconds(args.interval, "--interval") * 1000),
-  };
+  const interval = seconds(args.interval, "--interval");
+  if (interval < MIN_INTERVAL_SECONDS) {
+    throw new ManageError(
+      "usage",
+      `--interval must be at least ${MIN_INTERVAL_SECONDS} s (got "${args.interval}"): each check runs docker compose ps`,
+    );
+  }
+  return { timeoutMs: seconds(args.timeout, "--timeout") * 1000, intervalMs: interval * 1000 };
 }
 
 function seconds(value: unknown, flag: string): number {

@@ -36,6 +36,11 @@ export interface ExecOptions {
   stdinFile?: { path: string; gunzip?: boolean };
   /** What a query answers under --dry-run, where it does not run (e.g. `<container id>`). */
   placeholder?: string;
+  /**
+   * A local, read-only check whose answer decides whether the command goes on at all (git status):
+   * it runs under --dry-run too, so a dry run refuses what the real run would refuse.
+   */
+  checkInDryRun?: boolean;
 }
 
 export class Executor {
@@ -59,9 +64,11 @@ export class Executor {
     const line = displayCommand(program, args, options);
     if (this.dryRun) {
       out.data(line);
-      return { exitCode: 0, stdout: options.placeholder ?? "", stderr: "" };
+      if (!options.checkInDryRun) {
+        return { exitCode: 0, stdout: options.placeholder ?? "", stderr: "" };
+      }
     }
-    if ((options.kind ?? "change") === "change") out.progress(`$ ${line}`);
+    if ((options.kind ?? "change") === "change" && !this.dryRun) out.progress(`$ ${line}`);
     const output = options.output ?? "capture";
     const fd = options.stdoutFile ? openSync(options.stdoutFile, "w", 0o600) : undefined;
     let input: Readable | undefined;
