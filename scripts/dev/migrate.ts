@@ -5,9 +5,11 @@ import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/Postgres
 import { type MigrationContext, migrationCommands } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
+import { describeChanges } from "../../src/migrate/catalog.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile } from "../../src/migrate/files.ts";
-import { diffSchema, generateMigration } from "../../src/migrate/generate.ts";
+import { generateMigration } from "../../src/migrate/generate.ts";
+import { judgeSchema } from "../../src/migrate/judge.ts";
 import { openShadow } from "../../src/migrate/shadow.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
@@ -62,8 +64,8 @@ export const migrateGenerate = defineCommand({
   },
   run: async ({ args }) => {
     const name = args.check ? undefined : requireName(args.name, "migrate:generate");
-    await withDiffTarget(args.db, String(args.against), async (ds) => {
-      if (args.check || name === undefined) return checkInSync(ds);
+    await withDiffTarget(args.db, String(args.against), async (ds, context) => {
+      if (args.check || name === undefined) return checkInSync(ds, context);
       const migration = await generateMigration(ds, name);
       if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {
         out.warn(
@@ -90,13 +92,13 @@ export const migrateGenerate = defineCommand({
 async function withDiffTarget(
   db: string | undefined,
   against: string,
-  work: (ds: DataSource) => Promise<void>,
+  work: (ds: DataSource, context: MigrationContext) => Promise<void>,
 ) {
   if (against !== "shadow" && against !== "dev") {
     throw new MigrateError("usage", `--against must be shadow or dev (got "${against}")`);
   }
   await withContext(db, async (context) => {
-    if (against === "dev") return work(context.dataSource);
+    if (against === "dev") return work(context.dataSource, context);
     const shadow = await openShadow(
       context.dataSource.options as PostgresDataSourceOptions,
       context.checksums,
@@ -105,14 +107,14 @@ async function withDiffTarget(
       `Diffing against the shadow database ${shadow.database} (${shadow.warm ? "reused" : "built from every migration"})`,
     );
     try {
-      await work(shadow.dataSource);
+      await work(shadow.dataSource, context);
     } finally {
       await shadow.dataSource.destroy();
     }
   });
 }
 
-async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
+async function checkInSync(ds: DataSource, context: MigrationContext): Promise<void> {
   const pending = pendingOf(await migrationStatus(ds));
   if (pending.length > 0) {
     throw new MigrateError(
@@ -120,14 +122,18 @@ async function checkInSync(ds: import("typeorm").DataSource): Promise<void> {
       `${pending.length} migration(s) pending: run them before checking (bun run dev migrate:run)`,
     );
   }
-  const diff = await diffSchema(ds);
-  if (diff.up.length === 0) {
-    out.success("The record and the database agree: nothing to generate");
+  const { changes } = await judgeSchema(
+    context.dataSource.options as PostgresDataSourceOptions,
+    context.dataSource,
+    ds,
+  );
+  if (changes.length === 0) {
+    out.success("The record and the migrations agree: nothing to generate");
     return;
   }
-  for (const q of diff.up) out.data(`${q.query};`);
+  for (const line of describeChanges(changes)) out.data(line);
   throw new MigrateError(
     "schemaDrift",
-    `the record and the database differ by ${diff.up.length} statement(s): run migrate:generate`,
+    `the record and the migrations differ in ${changes.length} object(s): run migrate:generate`,
   );
 }

@@ -85,9 +85,15 @@ SELECT 'comment on index ' || ic.relname, ds.description
   FROM rel r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_description ds ON ds.objoid = ic.oid AND ds.classoid = 'pg_class'::regclass`;
 
+/** Anything that runs a query and answers with its rows. */
+type Queryable =
+  | DataSource
+  | QueryRunner
+  | { query(sql: string, params: unknown[]): Promise<unknown[]> };
+
 /** Reads the catalog of `public` (one query). */
-export async function readCatalog(db: DataSource | QueryRunner): Promise<Catalog> {
-  const rows: { key: string; def: string }[] = await db.query(CATALOG_SQL, [BOOKKEEPING]);
+export async function readCatalog(db: Queryable): Promise<Catalog> {
+  const rows = (await db.query(CATALOG_SQL, [BOOKKEEPING])) as { key: string; def: string }[];
   return new Map(
     rows.map((row) => [row.key, row.def] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   );
@@ -122,4 +128,15 @@ export function catalogDiff(before: Catalog, after: Catalog): string[] {
     ...(c.left === undefined ? [] : [`- ${show(c.key, c.left)}`]),
     ...(c.right === undefined ? [] : [`+ ${show(c.key, c.right)}`]),
   ]);
+}
+
+/** A change as lines a person reads: the object, then what each side has ("(none)" if absent). */
+export function describeChanges(
+  changes: readonly CatalogChange[],
+  labels: [left: string, right: string] = ["record has", "migrations have"],
+): string[] {
+  const width = Math.max(...labels.map((l) => l.length)) + 1;
+  const side = (label: string, def: string | undefined) =>
+    `  ${`${label}:`.padEnd(width)} ${def === undefined ? "(none)" : def || "(present)"}`;
+  return changes.flatMap((c) => [c.key, side(labels[0], c.left), side(labels[1], c.right)]);
 }
