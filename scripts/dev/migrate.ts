@@ -8,11 +8,13 @@ import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { describeChanges } from "../../src/migrate/catalog.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile } from "../../src/migrate/files.ts";
-import { generateMigration } from "../../src/migrate/generate.ts";
+import { generateMigration, type LintHit } from "../../src/migrate/generate.ts";
 import { judgeSchema } from "../../src/migrate/judge.ts";
+import { lintFindings } from "../../src/migrate/lint.ts";
 import { openShadow } from "../../src/migrate/shadow.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
+import { runSquawk } from "../lib/squawk.ts";
 import { nameArg, requireName } from "./files.ts";
 
 /** Opens the dev database, runs `work`, and always closes the connection. */
@@ -61,29 +63,58 @@ export const migrateGenerate = defineCommand({
       type: "boolean",
       description: "print the migration it would write, write nothing",
     },
+    backfill: {
+      type: "string",
+      description:
+        "SQL expression to fill a NOT NULL column added without a default: added nullable, filled, then set NOT NULL",
+    },
   },
   run: async ({ args }) => {
     const name = args.check ? undefined : requireName(args.name, "migrate:generate");
     await withDiffTarget(args.db, String(args.against), async (ds, context) => {
       if (args.check || name === undefined) return checkInSync(ds, context);
-      const migration = await generateMigration(ds, name);
-      if (migration.diff.up.some((q) => /\bDROP COLUMN\b/i.test(q.query))) {
+      const migration = await generateMigration(ds, name, {
+        base: context.dataSource.options as PostgresDataSourceOptions,
+        entities: context.dataSource,
+        ...(args.backfill === undefined ? {} : { backfill: String(args.backfill) }),
+        lint: lintStatements,
+      });
+      if (migration.spurious > 0) {
+        out.progress(
+          `Left out ${migration.spurious} statement(s) of TypeORM's diff that change nothing in the catalog (or would drop and re-add a column)`,
+        );
+      }
+      if (migration.added > 0) {
+        out.progress(
+          `Wrote ${migration.added} statement(s) from the catalog where TypeORM's diff missed or would lose data`,
+        );
+      }
+      for (const warning of migration.warnings) out.warn(warning);
+      for (const hit of migration.lint) {
         out.warn(
-          "this migration drops a column and its data (TypeORM recreates a column to rename it or change its type): to keep the data, write it with migrate:create (renameColumn, ALTER COLUMN … TYPE … USING)",
+          `lint ${hit.rule}: ${hit.statement} (allowed in the file, reason: ${hit.reason}; review it)`,
         );
       }
       if (args["dry-run"]) {
         out.data(migration.source);
         return;
       }
-      out.progress("The record differs from the database; the migration will run:");
-      for (const q of migration.diff.up) out.progress(`  ${q.query};`);
+      out.progress("The record differs from the migrations; the migration will run:");
+      for (const q of migration.up) out.progress(`  ${q.query};`);
       const path = await addMigrationFile(PROJECT_PATHS, migration, name);
       out.data(relative(PROJECT_ROOT, path));
-      out.success("Review it, then run: bun run dev migrate:run");
+      out.success(
+        "Review it, check it (bun run dev migrate:check), then run it: bun run dev migrate:run",
+      );
     });
   },
 });
+
+/** squawk's findings on the statements a generated up() runs. */
+async function lintStatements(up: string[]): Promise<LintHit[]> {
+  const inspection = { name: "generated", up, down: ["-"], restored: true, difference: [] };
+  return lintFindings([inspection], await runSquawk([inspection]), new Map());
+}
 
 /**
  * Runs `work` on the database to diff the record against: the shadow database (built or reused

@@ -24,5 +24,15 @@ export async function judgeSchema(
     recordSchema(base, entities),
     readCatalog(migrated),
   ]);
-  return { record, migrations, changes: catalogChanges(record.catalog, migrations) };
+  return { record, migrations, changes: recordChanges(record.catalog, migrations) };
+}
+
+/**
+ * How the migrations' catalog differs from the record's. An extension only the migrations have
+ * does not count: a migration may create one for its own SQL, and entities cannot declare one.
+ */
+export function recordChanges(record: Catalog, migrations: Catalog): CatalogChange[] {
+  return catalogChanges(record, migrations).filter(
+    (c) => !(c.key.startsWith("extension ") && c.left === undefined),
+  );
 }

@@ -163,7 +163,8 @@ export async function recordSchema(
   entities: DataSource,
 ): Promise<RecordSchema> {
   const database = `${RECORD_PREFIX}${hash(recordKey(entities))}`;
-  const { warm } = await cachedDatabase(base, database, async (dataSource) => {
+  const withEntities = { ...base, entities: entities.options.entities ?? [] };
+  const { warm } = await cachedDatabase(withEntities, database, async (dataSource) => {
     try {
       await dataSource.synchronize();
     } catch (error) {
