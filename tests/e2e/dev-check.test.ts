@@ -199,7 +199,7 @@ describe("migrate:verify and empty down()", () => {
     expect(verify.stdout).toContain(
       "AddFlagOneWay1800000000000: down() does not restore the schema up() changed",
     );
-    expect(verify.stdout).toContain("+ column backup_log.flag boolean null");
+    expect(verify.stdout).toContain("+ column backup_log.flag: boolean null");
     const lint = await cli("migrate:lint");
     expect(lint.exitCode).toBe(11);
     expect(lint.stdout).toContain("AddFlagOneWay1800000000000: empty-down");
