@@ -4,10 +4,11 @@ import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/Postgres
 import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
+import { describeChanges } from "../../src/migrate/catalog.ts";
 import { type FailureKind, MigrateError } from "../../src/migrate/errors.ts";
 import { strayMigrationFiles } from "../../src/migrate/files.ts";
-import { diffSchema } from "../../src/migrate/generate.ts";
 import { type Inspection, inspectMigrations } from "../../src/migrate/inspect.ts";
+import { judgeSchema } from "../../src/migrate/judge.ts";
 import { type LintFinding, lintFindings } from "../../src/migrate/lint.ts";
 import { isRegistryCurrent, listMigrationFiles } from "../../src/migrate/registry.ts";
 import { openShadow, withScratchDatabase } from "../../src/migrate/shadow.ts";
@@ -173,10 +174,14 @@ export const migrateCheck = defineCommand({
         }
         const shadow = await openShadow(baseOptions(context), context.checksums);
         try {
-          const diff = await diffSchema(shadow.dataSource);
-          for (const q of diff.up) out.data(`${q.query};`);
+          const { changes } = await judgeSchema(
+            baseOptions(context),
+            context.dataSource,
+            shadow.dataSource,
+          );
+          for (const line of describeChanges(changes)) out.data(line);
           report(
-            diff.up.length === 0,
+            changes.length === 0,
             "schemaDrift",
             "the record matches the migrations (nothing to generate)",
           );

@@ -47,6 +47,11 @@ export function buildDataSourceOptions(
     migrationsRun: false,
     migrationsTransactionMode: "each",
     synchronize: false,
+    // The connection never installs anything: an extension the schema needs is created by the
+    // migration that needs it, so the migrations alone build the schema (a DBA applying their SQL
+    // gets the same). gen_random_uuid() is built into PostgreSQL 13+ and needs no extension.
+    installExtensions: false,
+    uuidExtension: "pgcrypto",
     logging: LOGGING[mode],
     applicationName: "backupctl-toolkit",
     connectTimeoutMS: 5000,

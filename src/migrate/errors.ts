@@ -30,6 +30,11 @@ export const EXIT_CODES = {
   irreversible: 12,
   /** `migrate:check`: src/db/migrations.ts does not list exactly the files in migrations/. */
   registryStale: 13,
+  /**
+   * `migrate:generate` refused: the record differs in a way it cannot write safely (an unknown kind
+   * of difference, a NOT NULL column without a default, a draft that does not reach the record).
+   */
+  generateRefused: 15,
 } as const;
 
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;

@@ -102,7 +102,19 @@ async function prepareTables(
     createMigrationsTableIfNotExist(queryRunner: QueryRunner): Promise<void>;
   };
   await executor.createMigrationsTableIfNotExist(runner);
+  await ensureMetadataTable(dataSource, runner);
   await ensureLedger(runner);
+}
+
+/**
+ * TypeORM's `typeorm_metadata`, where generated columns and views record their expression, when
+ * the entities have any: created as TypeORM's own migration runner does before migrations run.
+ */
+export async function ensureMetadataTable(dataSource: DataSource, runner: QueryRunner) {
+  const builder = dataSource.driver.createSchemaBuilder() as unknown as {
+    createMetadataTableIfNecessary?(queryRunner: QueryRunner): Promise<void>;
+  };
+  await builder.createMetadataTableIfNecessary?.(runner);
 }
 
 /** A runner on a database with the bookkeeping tables, without the lock: for throwaway databases. */

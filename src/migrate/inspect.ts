@@ -1,7 +1,7 @@
 import type { DataSource } from "typeorm";
+import { catalogDiff, readCatalog } from "./catalog.ts";
 import { type Checksums, sourceMigrations } from "./checksum.ts";
 import { applyOne, type ExecuteOptions, firstLine, prepareRunner, revertOne } from "./executor.ts";
-import { fingerprintDiff, schemaFingerprint } from "./fingerprint.ts";
 
 /** What one migration did on a scratch database, up and down. */
 export interface Inspection {
@@ -20,7 +20,7 @@ export interface Inspection {
 
 /**
  * Applies every migration to an empty database one at a time, capturing its SQL, and checks that
- * its down() restores the schema: fingerprint, up, down, fingerprint, compare, then up again so
+ * its down() restores the schema: read the catalog, up, down, read it again, compare, then up again so
  * the next migration starts from the right schema. Stops at a migration whose up() fails.
  */
 export async function inspectMigrations(
@@ -46,25 +46,25 @@ export async function inspectMigrations(
         checksums,
         onStatement: (_m, sql) => into.push(sql.trim()),
       });
-      const before = await schemaFingerprint(runner);
+      const before = await readCatalog(runner);
       try {
         await applyOne(runner, dataSource, migration, capture(result.up));
       } catch (error) {
         result.error = `up() failed: ${firstLine((error as Error).cause ?? error)}`;
         break;
       }
-      const afterUp = await schemaFingerprint(runner);
+      const afterUp = await readCatalog(runner);
       try {
         await revertOne(runner, dataSource, migration, capture(result.down));
       } catch (error) {
         result.error = `down() failed: ${firstLine((error as Error).cause ?? error)}`;
         continue; // rolled back: the database is as up() left it, ready for the next migration
       }
-      const afterDown = await schemaFingerprint(runner);
-      result.difference = fingerprintDiff(before, afterDown);
+      const afterDown = await readCatalog(runner);
+      result.difference = catalogDiff(before, afterDown);
       result.restored = result.difference.length === 0;
       if (result.restored) await applyOne(runner, dataSource, migration, { checksums });
-      else if (fingerprintDiff(afterUp, afterDown).length > 0) {
+      else if (catalogDiff(afterUp, afterDown).length > 0) {
         // down() undid part of up(): neither state is one the next migration expects.
         result.error = "down() undid only part of up(); later migrations were not inspected";
         break;

@@ -2,34 +2,41 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
+import { type Catalog, readCatalog } from "./catalog.ts";
 import { type Checksums, sourceMigrations } from "./checksum.ts";
 import { asConnectError } from "./connect.ts";
 import { MigrateError } from "./errors.ts";
-import { applyOne, type ExecuteOptions, prepareRunner } from "./executor.ts";
+import { applyOne, type ExecuteOptions, firstLine, prepareRunner } from "./executor.ts";
 
 /**
  * Throwaway databases on the configured server (the embedded dev server by default), so that
  * generating and checking never depend on the dev database being up to date.
  *
  * The shadow: a database with every migration applied, named after the checksums of the
- * migrations, and kept until they change, so a warm generate only diffs. Scratch databases:
+ * migrations, and kept until they change, so a warm generate only diffs. The record database:
+ * the entities synchronized, named after their metadata, kept the same way. Scratch databases:
  * empty, for inspections that run migrations up and down, dropped afterwards.
  */
 const SHADOW_PREFIX = "backupctl_shadow_";
 const SCRATCH_PREFIX = "backupctl_scratch_";
+const RECORD_PREFIX = "backupctl_record_";
+
+function pgClient(base: PostgresDataSourceOptions, database: string): pg.Client {
+  return new pg.Client({
+    host: base.host,
+    port: base.port,
+    user: base.username,
+    password: typeof base.password === "string" ? base.password : undefined,
+    database,
+    application_name: "backupctl-shadow",
+  });
+}
 
 async function admin<T>(
   base: PostgresDataSourceOptions,
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  const client = new pg.Client({
-    host: base.host,
-    port: base.port,
-    user: base.username,
-    password: typeof base.password === "string" ? base.password : undefined,
-    database: "postgres",
-    application_name: "backupctl-shadow",
-  });
+  const client = pgClient(base, "postgres");
   try {
     await client.connect();
   } catch (error) {
@@ -60,7 +67,7 @@ async function open(base: PostgresDataSourceOptions, database: string): Promise<
 /** Named after the migrations' names and checksums: a new or edited migration means a new shadow. */
 function shadowName(checksums: Checksums): string {
   const key = JSON.stringify(Object.entries(checksums).sort(([a], [b]) => a.localeCompare(b)));
-  return `${SHADOW_PREFIX}${new Bun.CryptoHasher("sha256").update(key).digest("hex").slice(0, 16)}`;
+  return `${SHADOW_PREFIX}${hash(key)}`;
 }
 
 export interface Shadow {
@@ -76,12 +83,27 @@ export async function openShadow(
   checksums: Checksums,
   options: ExecuteOptions = {},
 ): Promise<Shadow> {
-  const database = shadowName(checksums);
+  const { database, warm } = await cachedDatabase(base, shadowName(checksums), (dataSource) =>
+    migrateAll(dataSource, checksums, options),
+  );
+  return { dataSource: await open(base, database), database, warm };
+}
+
+/**
+ * The database named `name` (prefix + hash of what it is built from), built by `build` when it
+ * does not exist yet. Databases with the same prefix and another hash are stale and dropped.
+ */
+async function cachedDatabase(
+  base: PostgresDataSourceOptions,
+  database: string,
+  build: (dataSource: DataSource) => Promise<void>,
+): Promise<{ database: string; warm: boolean }> {
+  const prefix = database.replace(/[0-9a-f]{16}$/, "");
   const exists = await admin(base, async (client) => {
     const found = await client.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [
-      `${SHADOW_PREFIX}%`,
+      `${prefix}%`,
     ]);
-    // Shadows of older migration sets are stale: drop them, but never one in use (no FORCE).
+    // Databases of older migration sets or records are stale: drop them, but never one in use (no FORCE).
     for (const row of found.rows as { datname: string }[]) {
       if (row.datname !== database) {
         await client
@@ -91,14 +113,21 @@ export async function openShadow(
     }
     return found.rows.some((row: { datname: string }) => row.datname === database);
   });
-  if (exists) return { dataSource: await open(base, database), database, warm: true };
-  // Built under a scratch name and renamed when complete, so a half-built shadow is never used.
+  if (exists) return { database, warm: true };
+  // Built under a scratch name and renamed when complete, so a half-built database is never used.
   const building = await createScratch(base);
-  const dataSource = await open(base, building);
   try {
-    await migrateAll(dataSource, checksums, options);
-  } finally {
-    await dataSource.destroy();
+    const dataSource = await open(base, building);
+    try {
+      await build(dataSource);
+    } finally {
+      await dataSource.destroy();
+    }
+  } catch (error) {
+    await admin(base, (client) =>
+      client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(building)} WITH (FORCE)`),
+    );
+    throw error;
   }
   await admin(base, async (client) => {
     try {
@@ -106,14 +135,98 @@ export async function openShadow(
         `ALTER DATABASE ${client.escapeIdentifier(building)} RENAME TO ${client.escapeIdentifier(database)}`,
       );
     } catch (error) {
-      // Another process built the same shadow meanwhile: use theirs.
+      // Another process built the same database meanwhile: use theirs.
       if ((error as { code?: string }).code !== "42P04") throw error;
       await client.query(
         `DROP DATABASE IF EXISTS ${client.escapeIdentifier(building)} WITH (FORCE)`,
       );
     }
   });
-  return { dataSource: await open(base, database), database, warm: false };
+  return { database, warm: false };
+}
+
+export interface RecordSchema {
+  /** The catalog PostgreSQL builds from the record (the entities, synchronized). */
+  catalog: Catalog;
+  database: string;
+  /** True when the record database of this exact record was reused. */
+  warm: boolean;
+}
+
+/**
+ * The schema the record describes, as PostgreSQL builds it: the entities synchronized into a
+ * database of their own, named after a hash of the entity metadata and kept while it stays the
+ * same (like the shadow), then read by the catalog reader.
+ */
+export async function recordSchema(
+  base: PostgresDataSourceOptions,
+  entities: DataSource,
+): Promise<RecordSchema> {
+  const database = `${RECORD_PREFIX}${hash(recordKey(entities))}`;
+  const withEntities = { ...base, entities: entities.options.entities ?? [] };
+  const { warm } = await cachedDatabase(withEntities, database, async (dataSource) => {
+    try {
+      await dataSource.synchronize();
+    } catch (error) {
+      throw new MigrateError(
+        "usage",
+        `PostgreSQL cannot build the record's schema: ${firstLine(error)}`,
+        { cause: error },
+      );
+    }
+  });
+  const client = pgClient(base, database);
+  await client.connect();
+  try {
+    const catalog = await readCatalog({
+      query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows,
+    });
+    return { catalog, database, warm };
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * What the record database is built from: every entity's metadata (table, columns, indices,
+ * uniques, checks, exclusions, foreign keys), as their own plain values. Functions (defaults,
+ * view expressions, the entity class) count by their source text.
+ */
+function recordKey(dataSource: DataSource): string {
+  const plain = (value: object | undefined) =>
+    Object.fromEntries(
+      Object.entries(value ?? {}).flatMap(([k, v]): [string, unknown][] => {
+        if (typeof v === "function") return [[k, String(v)]];
+        if (v === null || typeof v !== "object") return [[k, v]];
+        if (Array.isArray(v) && v.every((x) => x === null || typeof x !== "object"))
+          return [[k, v]];
+        return [];
+      }),
+    );
+  const names = (columns: { databaseName: string }[]) => columns.map((c) => c.databaseName);
+  return JSON.stringify({
+    typeorm: "1",
+    driver: plain({
+      uuidExtension: (dataSource.options as PostgresDataSourceOptions).uuidExtension,
+    }),
+    entities: dataSource.entityMetadatas.map((m) => ({
+      ...plain(m),
+      columns: m.columns.map((c) => ({ ...plain(c), enum: c.enum, default: String(c.default) })),
+      indices: m.indices.map((i) => ({ ...plain(i), columns: names(i.columns) })),
+      uniques: m.uniques.map((u) => ({ ...plain(u), columns: names(u.columns) })),
+      checks: m.checks.map(plain),
+      exclusions: m.exclusions.map(plain),
+      foreignKeys: m.foreignKeys.map((f) => ({
+        ...plain(f),
+        columns: names(f.columns),
+        referenced: [f.referencedTablePath, ...names(f.referencedColumns)],
+      })),
+    })),
+  });
+}
+
+function hash(text: string): string {
+  return new Bun.CryptoHasher("sha256").update(text).digest("hex").slice(0, 16);
 }
 
 async function createScratch(base: PostgresDataSourceOptions): Promise<string> {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
+import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { migrations } from "../../src/db/migrations.ts";
@@ -97,7 +98,10 @@ describe("the project's migrations", () => {
     const ds = await open(db);
     await runMigrations(ds);
     expect(await diffSchema(ds)).toEqual({ up: [], down: [] });
-    const refused = generateMigration(ds, "Nothing");
+    const refused = generateMigration(ds, "Nothing", {
+      base: ds.options as PostgresDataSourceOptions,
+      entities: ds,
+    });
     await expect(refused).rejects.toMatchObject({ kind: "nothingToDo" });
     await expect(refused).rejects.toThrow("No changes in database schema were found");
   });
