@@ -30,19 +30,34 @@ export const EXIT_CODES = {
   irreversible: 12,
   /** `migrate:check`: src/db/migrations.ts does not list exactly the files in migrations/. */
   registryStale: 13,
+  /** A migration would lose data (drop a table or column that holds rows …) and was not reviewed. */
+  dataLoss: 14,
 } as const;
 
+/** Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them. */
+export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;
+
+/** A migration applied or reverted before a command failed. */
+export interface DoneStep {
+  name: string;
+  durationMs?: number;
+}
 
 export class MigrateError extends Error {
   override name = "MigrateError";
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; done?: readonly DoneStep[] },
   ) {
     super(message, options);
+    this.done = options?.done ?? [];
   }
+
+  /** What the failed command had completed (applied or reverted) before it failed: that stays. */
+  readonly done: readonly DoneStep[];
 
   get exitCode(): number {
     return EXIT_CODES[this.kind];

@@ -1,6 +1,6 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { type ExecuteOptions, revertOne, withPreparedRunner } from "./executor.ts";
+import { type ExecuteOptions, failedAfter, revertOne, withPreparedRunner } from "./executor.ts";
 import { silentLogger } from "./logger.ts";
 
 export interface RevertResult {
@@ -30,7 +30,13 @@ export async function revertMigrations(
           `cannot revert ${row.name}: it is applied but its file is not in migrations/ (restore the file first)`,
         );
       }
-      await revertOne(runner, dataSource, migration, options);
+      await revertOne(runner, dataSource, migration, options).catch((error) => {
+        throw failedAfter(
+          error,
+          reverted.map((name) => ({ name })),
+          "reverted",
+        );
+      });
       logger.info(`${options.dryRun ? "would revert" : "reverted"} ${row.name}`);
       reverted.push(row.name);
     }
