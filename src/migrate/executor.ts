@@ -260,19 +260,22 @@ async function guarded(
 ): Promise<void> {
   const onStatement = options.onStatement;
   const gate = !options.allowDataLoss && !reviewedReason(migration.instance, direction);
-  if (!onStatement && !gate) return step();
+  // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
+  // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
+  const showOnly = Boolean(options.dryRun) && !transactional(migration);
+  if (!onStatement && !gate && !showOnly) return step();
   const original = runner.query.bind(runner);
   runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
-    if (gate) {
-      const loss = await dataLossOf(sql, { query: original });
-      if (loss) {
-        throw new MigrateError(
-          "dataLoss",
-          `${migration.name} ${direction === "up" ? "" : "(reverting) "}would lose data: ${firstLine(sql.trim())} ${loss}. Nothing of it was run. If that is intended, give the reason in the migration (allowDataLoss = { ${direction}: "…" }) or pass --allow-data-loss`,
-        );
-      }
+    const loss = gate ? await dataLossOf(sql, { query: original }) : undefined;
+    if (loss) {
+      const what = direction === "up" ? migration.name : `reverting ${migration.name}`;
+      throw new MigrateError(
+        "dataLoss",
+        `${what} would lose data: it ${loss} (${firstLine(sql.trim())}); it was rolled back. If that is intended, give the reason in the migration (allowDataLoss = { ${direction}: "…" }) or pass --allow-data-loss`,
+      );
     }
     onStatement?.(migration.name, sql, parameters);
+    if (showOnly && !/^\s*(?:select|show)\b/i.test(sql)) return structured ? { records: [] } : [];
     return original(sql, parameters, structured as never);
   }) as QueryRunner["query"];
   try {
@@ -293,6 +296,10 @@ function forgetLoadedTables(runner: QueryRunner): void {
   cache.cachedTablePaths = {};
 }
 
+function transactional(migration: SourceMigration): boolean {
+  return (migration.instance as { transaction?: boolean }).transaction !== false;
+}
+
 /** In its own transaction (unless the migration opts out with `transaction = false`). */
 async function inTransaction(
   runner: QueryRunner,
@@ -300,9 +307,7 @@ async function inTransaction(
   what: string,
   work: (transactional: boolean) => Promise<void>,
 ): Promise<void> {
-  const own =
-    (migration.instance as { transaction?: boolean }).transaction !== false ||
-    runner.isTransactionActive;
+  const own = transactional(migration) || runner.isTransactionActive;
   forgetLoadedTables(runner);
   if (own) await runner.startTransaction();
   try {
