@@ -7,7 +7,7 @@ import { checksums, migrations } from "../../src/db/migrations.ts";
 import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { buildMigrator, migrator } from "../support/binaries.ts";
-import { databaseEnv, freshDatabase, query } from "../support/database.ts";
+import { databaseEnv, freshDatabase, migratedDatabase, query } from "../support/database.ts";
 import { dev, projectCopy } from "../support/project.ts";
 
 let binary: string;
@@ -55,6 +55,83 @@ describe("concurrency", () => {
     expect((await migrator(binary, ["run", "--lock-timeout", "5"], databaseEnv(db))).exitCode).toBe(
       0,
     );
+  });
+});
+
+describe("the lock holder, as the waiting migrator describes it", () => {
+  test("only this database's holder; a role without pg_read_all_stats gets pid and role, not 1970", async () => {
+    const db = await freshDatabase();
+    const elsewhere = await freshDatabase();
+    const role = `viewer_${Math.random().toString(36).slice(2, 8)}`;
+    await query(db, `CREATE ROLE ${role} LOGIN PASSWORD 'viewer-pw'`);
+    const other = new pg.Client({ ...elsewhere, application_name: "other-database" });
+    const holder = new pg.Client({ ...db, application_name: "ops-hotfix-session" });
+    await other.connect();
+    await holder.connect();
+    try {
+      await other.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      const asViewer = await migrator(
+        binary,
+        ["run", "--lock-timeout", "0"],
+        databaseEnv({ ...db, user: role, password: "viewer-pw" }),
+      );
+      expect(asViewer.exitCode).toBe(9);
+      expect(asViewer.stderr).toMatch(
+        new RegExp(
+          `error: another migrator holds the migration lock \\(pid \\d+ \\(role ${db.user}\\); its details are visible only to that role or with pg_read_all_stats\\)`,
+        ),
+      );
+      expect(asViewer.stderr).not.toContain("1970");
+      const asOwner = await migrator(binary, ["run", "--lock-timeout", "0"], databaseEnv(db));
+      expect(asOwner.stderr).toContain("held by ops-hotfix-session");
+      expect(asOwner.stderr).not.toContain("other-database");
+    } finally {
+      await other.end();
+      await holder.end();
+      await query(db, `DROP OWNED BY ${role}`).catch(() => undefined);
+      await query(db, `DROP ROLE ${role}`).catch(() => undefined);
+    }
+  });
+});
+
+describe("data-loss gate, --json and arguments, through the binary", () => {
+  test("revert --steps 9 over rows: exit 14 and one error line, nothing reverted; --allow-data-loss reverts", async () => {
+    const db = await freshDatabase();
+    const env = databaseEnv(db);
+    expect((await migrator(binary, ["run"], env)).exitCode).toBe(0);
+    await query(
+      db,
+      `INSERT INTO backup_log (id, project_name, status, started_at) VALUES ('00000000-0000-0000-0000-000000000001', 'p', 'success', now())`,
+    );
+    const refused = await migrator(binary, ["revert", "--steps", "9"], env);
+    expect(refused.exitCode).toBe(14);
+    expect(refused.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(
+        /^error: reverting CreateBackupLogTable1710720000000 would lose data: it drops table "backup_log", which has rows \(DROP TABLE "backup_log"\).*\(nothing was reverted\)$/,
+      ),
+    ]);
+    expect(await query(db, "SELECT count(*)::int AS n FROM migrations")).toEqual([
+      { n: names.length },
+    ]);
+    const allowed = await migrator(binary, ["revert", "--steps", "9", "--allow-data-loss"], env);
+    expect(allowed.exitCode).toBe(0);
+    expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
+  });
+
+  test("run --json on a partial failure prints what was applied before it; --steps 0x2 is a usage error", async () => {
+    const db = await migratedDatabase(1);
+    // The third migration's index already exists: it fails after the second one is applied.
+    await query(db, `CREATE INDEX "IDX_backup_log_status" ON backup_log (status)`);
+    const result = await migrator(binary, ["run", "--json"], databaseEnv(db));
+    expect(result.exitCode).toBe(4);
+    const report = JSON.parse(result.stdout);
+    expect(report.applied.map((m: { name: string }) => m.name)).toEqual([names[1]]);
+    expect(report.error.kind).toBe("migrationFailed");
+    expect(result.stderr).toContain(`(applied before it (and kept): ${names[1]})`);
+    const steps = await migrator(binary, ["revert", "--steps", "0x2"], databaseEnv(db));
+    expect(steps.exitCode).toBe(2);
+    expect(steps.stderr).toBe('error: --steps must be a whole number of at least 1 (got "0x2")\n');
   });
 });
 
@@ -152,6 +229,14 @@ describe("ledger and checksums", () => {
       await expect(
         runMigrations(ds, { checksums: tampered, acceptChanged: ["NoSuchMigration1"] }),
       ).rejects.toMatchObject({ kind: "usage" });
+      // Accepting one while another is also edited: refused, and the accepted one is not stored.
+      const both = { ...tampered, [names[1] as string]: "1".repeat(64) };
+      await expect(
+        runMigrations(ds, { checksums: both, acceptChanged: [names[0] as string] }),
+      ).rejects.toMatchObject({ kind: "checksum" });
+      expect(
+        await query(db, "SELECT checksum FROM migrations_ledger WHERE name = $1", [names[0]]),
+      ).toEqual([{ checksum: checksums[names[0] as string] }]);
       await runMigrations(ds, { checksums: tampered, acceptChanged: [names[0] as string] });
       expect(
         await query(db, "SELECT checksum FROM migrations_ledger WHERE name = $1", [names[0]]),
