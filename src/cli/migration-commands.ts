@@ -1,7 +1,7 @@
 import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { Checksums } from "../migrate/checksum.ts";
-import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
+import { EXIT_CODES, MigrateError, STOP_SIGNALS, type StopSignal } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
@@ -66,6 +66,45 @@ interface ChangeFlags {
   "accept-changed"?: string;
   "dry-run"?: boolean;
   "allow-data-loss"?: boolean;
+}
+
+/**
+ * SIGINT and SIGTERM, and the death of the parent process (`kill -9` of `bun run dev` leaves its
+ * child running: it must not go on and commit), stop a run or revert: the engine cancels the
+ * running statement and rolls its migration back. Outside the engine's work there is nothing to
+ * roll back, and the signal ends the process at once.
+ */
+function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T>): Promise<T> } {
+  const controller = new AbortController();
+  let working = false;
+  const stop = (name: StopSignal) => {
+    if (controller.signal.aborted) return;
+    controller.abort(name);
+    if (!working) process.exit(EXIT_CODES[STOP_SIGNALS[name]]);
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid !== parent) stop("SIGTERM");
+  }, 200);
+  orphaned.unref();
+  return {
+    signal: controller.signal,
+    async during(work) {
+      working = true;
+      try {
+        return await work();
+      } finally {
+        working = false;
+        clearInterval(orphaned);
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+      }
+    },
+  };
 }
 
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
@@ -139,8 +178,11 @@ export async function applyPending(
   context: MigrationContext,
   flags: ChangeFlags & { json?: boolean } = {},
 ) {
+  const stop = stopOnSignals();
   const { applied } = await withPartialJson(flags.json, "applied", () =>
-    runMigrations(context.dataSource, executeOptions(context, flags)),
+    stop.during(() =>
+      runMigrations(context.dataSource, { ...executeOptions(context, flags), signal: stop.signal }),
+    ),
   );
   if (flags.json) out.data(JSON.stringify({ applied }, null, 2));
   if (applied.length === 0) out.success("Nothing to run: the database is up to date");
@@ -155,8 +197,14 @@ export async function revertSteps(
   steps: number,
   flags: ChangeFlags & { json?: boolean } = {},
 ): Promise<void> {
+  const stop = stopOnSignals();
   const { reverted } = await withPartialJson(flags.json, "reverted", () =>
-    revertMigrations(context.dataSource, steps, executeOptions(context, flags)),
+    stop.during(() =>
+      revertMigrations(context.dataSource, steps, {
+        ...executeOptions(context, flags),
+        signal: stop.signal,
+      }),
+    ),
   );
   if (reverted.length < steps)
     out.warn(`only ${reverted.length} migration(s) were applied; all of them are reverted`);

@@ -40,8 +40,25 @@ function code(sql: string): string {
     .replace(/'(?:[^']|'')*'/g, "''");
 }
 
-/** Cheap first look: only statements starting with these words can lose data. */
-const CANDIDATE = /^\s*(?:drop|truncate|delete|update|alter)\b/i;
+/** Cheap first look: only these statements can lose data (an ALTER only if it drops or retypes). */
+const CANDIDATE = /^\s*(?:drop|truncate|delete|update)\b|^\s*alter\b[\s\S]*\b(?:drop|type)\b/i;
+
+/** Compiled once: the gate looks at every statement of every migration. */
+const SHAPE = {
+  dropTable: new RegExp(`^drop table (?:if exists )?(${LIST})`, "i"),
+  truncate: new RegExp(`^truncate (?:table )?(?:only )?(${LIST})`, "i"),
+  delete: new RegExp(`^delete from (?:only )?(${QUALIFIED})`, "i"),
+  update: new RegExp(`^update (?:only )?(${QUALIFIED})`, "i"),
+  alterTable: new RegExp(`^alter table (?:if exists )?(?:only )?(${QUALIFIED}) (.*)$`, "i"),
+  dropSchema: new RegExp(`^drop schema (?:if exists )?(${LIST})`, "i"),
+  dropType: new RegExp(`^drop type (?:if exists )?(${LIST})`, "i"),
+  dropColumn: new RegExp(`^drop (?:column )?(?:if exists )?(${IDENT})(?: |$)`, "i"),
+  retype: new RegExp(
+    `^alter (?:column )?(${IDENT}) (?:set data )?type (.+?)(?: using .*| collate .*)?$`,
+    "i",
+  ),
+  qualified: new RegExp(QUALIFIED, "g"),
+};
 
 /** How the statement would lose data here, or undefined when it would not. */
 export async function dataLossOf(sql: string, db: Queryable): Promise<string | undefined> {
@@ -54,19 +71,19 @@ export async function dataLossOf(sql: string, db: Queryable): Promise<string | u
 }
 
 async function classify(s: string, db: Queryable): Promise<string | undefined> {
-  let m = new RegExp(`^drop table (?:if exists )?(${LIST})`, "i").exec(s);
+  let m = SHAPE.dropTable.exec(s);
   if (m) return firstWithRows(split(m[1]), db, (t) => `drops table ${t}, which has rows`);
-  m = new RegExp(`^truncate (?:table )?(?:only )?(${LIST})`, "i").exec(s);
+  m = SHAPE.truncate.exec(s);
   if (m) return firstWithRows(split(m[1]), db, (t) => `empties table ${t}, which has rows`);
-  m = new RegExp(`^delete from (?:only )?(${QUALIFIED})`, "i").exec(s);
+  m = SHAPE.delete.exec(s);
   if (m && !/\bwhere\b/i.test(s))
     return firstWithRows([m[1] as string], db, (t) => `deletes every row of ${t}`);
-  m = new RegExp(`^update (?:only )?(${QUALIFIED})`, "i").exec(s);
+  m = SHAPE.update.exec(s);
   if (m && !/\bwhere\b/i.test(s))
     return firstWithRows([m[1] as string], db, (t) => `overwrites every row of ${t}`);
-  m = new RegExp(`^alter table (?:if exists )?(?:only )?(${QUALIFIED}) (.*)$`, "i").exec(s);
+  m = SHAPE.alterTable.exec(s);
   if (m) return alterTable(m[1] as string, m[2] as string, db);
-  m = new RegExp(`^drop schema (?:if exists )?(${LIST})`, "i").exec(s);
+  m = SHAPE.dropSchema.exec(s);
   if (m) {
     for (const schema of split(m[1])) {
       if (await yes(db, SCHEMA_HAS_TABLES, [unquote(schema)]))
@@ -74,7 +91,7 @@ async function classify(s: string, db: Queryable): Promise<string | undefined> {
     }
     return undefined;
   }
-  m = new RegExp(`^drop type (?:if exists )?(${LIST})`, "i").exec(s);
+  m = SHAPE.dropType.exec(s);
   if (m) {
     for (const type of split(m[1])) {
       if (await yes(db, TYPE_IN_USE, [type])) return `drops type ${type}, which a column uses`;
@@ -87,7 +104,7 @@ async function alterTable(table: string, actions: string, db: Queryable) {
   // Each action of `ALTER TABLE t a, b, …`; commas inside parentheses (numeric(10,2)) stay.
   for (const action of actions.split(/,(?![^()]*\))/)) {
     const a = action.trim();
-    const drop = new RegExp(`^drop (?:column )?(?:if exists )?(${IDENT})(?: |$)`, "i").exec(a);
+    const drop = SHAPE.dropColumn.exec(a);
     const word = drop?.[1]?.toLowerCase();
     if (drop && !["constraint", "default", "not", "identity", "expression"].includes(word ?? "")) {
       const column = drop[1] as string;
@@ -95,10 +112,7 @@ async function alterTable(table: string, actions: string, db: Queryable) {
         return `drops column ${column} of ${table}, which holds values`;
       continue;
     }
-    const retype = new RegExp(
-      `^alter (?:column )?(${IDENT}) (?:set data )?type (.+?)(?: using .*| collate .*)?$`,
-      "i",
-    ).exec(a);
+    const retype = SHAPE.retype.exec(a);
     if (retype) {
       const column = retype[1] as string;
       const current = await columnType(table, column, db);
@@ -170,7 +184,7 @@ async function yes(db: Queryable, sql: string, parameters?: unknown[]): Promise<
 }
 
 function split(list: string | undefined): string[] {
-  return (list ?? "").match(new RegExp(QUALIFIED, "g")) ?? [];
+  return (list ?? "").match(SHAPE.qualified) ?? [];
 }
 
 /** An identifier as PostgreSQL stores it: quoted as written, unquoted folded to lower case. */

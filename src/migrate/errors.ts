@@ -32,10 +32,15 @@ export const EXIT_CODES = {
   registryStale: 13,
   /** A migration would lose data (drop a table or column that holds rows …) and was not reviewed. */
   dataLoss: 14,
+  /** SIGINT (Ctrl-C) stopped a run or revert; the migration it was in was rolled back. 128 + 2. */
+  interrupted: 130,
+  /** SIGTERM, or the parent process died: as `interrupted`. 128 + 15. */
+  terminated: 143,
 } as const;
 
-/** Exit codes of a run stopped by a signal: 128 + the signal's number, as shells report them. */
-export const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+/** The signals a run stops for, and the failure each becomes. */
+export const STOP_SIGNALS = { SIGINT: "interrupted", SIGTERM: "terminated" } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
 
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;
 

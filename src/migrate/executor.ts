@@ -3,7 +3,7 @@ import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
 import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
 import { type Direction, dataLossOf, reviewedReason } from "./data-loss.ts";
-import { type DoneStep, MigrateError } from "./errors.ts";
+import { type DoneStep, MigrateError, STOP_SIGNALS, type StopSignal } from "./errors.ts";
 import {
   type Applier,
   acceptChecksum,
@@ -41,6 +41,11 @@ export interface ExecuteOptions {
    * long query) fails after this long instead of queueing every other query behind it.
    */
   lockWaitMs?: number;
+  /**
+   * Aborted (with the signal's name as reason) to stop the run: the running statement is
+   * cancelled, its migration rolled back, and no further migration starts.
+   */
+  signal?: AbortSignal;
   /** Run migrations that would lose data although they give no reason (`--allow-data-loss`). */
   allowDataLoss?: boolean;
   /** Every SQL statement a migration's up() or down() runs, in order. */
@@ -73,10 +78,15 @@ export async function withPreparedRunner<T>(
   const runner = dataSource.createQueryRunner();
   try {
     await runner.connect();
-    await acquireMigrationLock(runner, {
+    const pid = await acquireMigrationLock(runner, {
       timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       onWaiting: (holder) => logger.info(`waiting for the migration lock, held by ${holder}`),
     });
+    // As psql's Ctrl-C: cancel the statement the session is running (from another connection).
+    const cancel = () => {
+      dataSource.query("SELECT pg_cancel_backend($1)", [pid]).catch(() => undefined);
+    };
+    options.signal?.addEventListener("abort", cancel, { once: true });
     try {
       if (options.dryRun) await runner.startTransaction();
       await prepareTables(dataSource, runner, options.lockWaitMs);
@@ -88,8 +98,10 @@ export async function withPreparedRunner<T>(
       return result;
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      if (options.signal?.aborted) throw stopped(options.signal, error);
       throw await explainLostSession(runner, error);
     } finally {
+      options.signal?.removeEventListener("abort", cancel);
       // The connection goes back to the pool: without the lock and the migrations' lock_timeout.
       await releaseMigrationLock(runner).catch(() => undefined);
       await runner.query("RESET lock_timeout").catch(() => undefined);
@@ -97,6 +109,24 @@ export async function withPreparedRunner<T>(
   } finally {
     await runner.release();
   }
+}
+
+/** The failure a stop signal makes of whatever the run was doing: exit 130 or 143. */
+function stopped(signal: AbortSignal, error: unknown): MigrateError {
+  const name = String(signal.reason) as StopSignal;
+  const kind = STOP_SIGNALS[name] ?? "terminated";
+  if (error instanceof MigrateError && error.kind === kind) return error;
+  const what = error instanceof MigrateError ? error.message : firstLine(error);
+  const done = error instanceof MigrateError ? error.done : [];
+  return new MigrateError(kind, `stopped by ${name}: ${what}`, { cause: error, done });
+}
+
+/** Stops before the next statement or migration once the run was told to stop. */
+export function throwIfStopped(options: ExecuteOptions, where: string): void {
+  const signal = options.signal;
+  if (!signal?.aborted) return;
+  const name = String(signal.reason) as StopSignal;
+  throw new MigrateError(STOP_SIGNALS[name] ?? "terminated", `stopped by ${name} ${where}`);
 }
 
 /**
@@ -263,9 +293,10 @@ async function guarded(
   // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
   // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
   const showOnly = Boolean(options.dryRun) && !transactional(migration);
-  if (!onStatement && !gate && !showOnly) return step();
+  if (!onStatement && !gate && !showOnly && !options.signal) return step();
   const original = runner.query.bind(runner);
   runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
+    throwIfStopped(options, `in ${migration.name}; it was rolled back`);
     const loss = gate ? await dataLossOf(sql, { query: original }) : undefined;
     if (loss) {
       const what = direction === "up" ? migration.name : `reverting ${migration.name}`;

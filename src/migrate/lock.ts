@@ -17,11 +17,19 @@ export interface LockOptions {
 
 type Queryable = Pick<QueryRunner, "query">;
 
-/** Takes the migration lock on `runner`'s session, waiting up to `timeoutMs` for its holder. */
-export async function acquireMigrationLock(runner: Queryable, options: LockOptions): Promise<void> {
+/**
+ * Takes the migration lock on `runner`'s session, waiting up to `timeoutMs` for its holder.
+ * Returns the session's backend pid (to cancel its statement when the run is interrupted).
+ */
+export async function acquireMigrationLock(
+  runner: Queryable,
+  options: LockOptions,
+): Promise<number> {
   const deadline = Date.now() + options.timeoutMs;
   let holder: string | undefined;
-  while (!(await tryLock(runner))) {
+  for (;;) {
+    const { locked, pid } = await tryLock(runner);
+    if (locked) return pid;
     const first = holder === undefined;
     holder = await describeHolder(runner);
     if (first) options.onWaiting?.(holder);
@@ -57,11 +65,12 @@ export async function holdsMigrationLock(runner: Queryable): Promise<boolean> {
   }
 }
 
-async function tryLock(runner: Queryable): Promise<boolean> {
-  const [row] = (await runner.query("SELECT pg_try_advisory_lock($1) AS locked", [
-    MIGRATION_LOCK_KEY,
-  ])) as { locked: boolean }[];
-  return Boolean(row?.locked);
+async function tryLock(runner: Queryable): Promise<{ locked: boolean; pid: number }> {
+  const [row] = (await runner.query(
+    "SELECT pg_try_advisory_lock($1) AS locked, pg_backend_pid() AS pid",
+    [MIGRATION_LOCK_KEY],
+  )) as { locked: boolean; pid: number }[];
+  return { locked: Boolean(row?.locked), pid: Number(row?.pid) };
 }
 
 /**

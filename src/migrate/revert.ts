@@ -1,6 +1,12 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { type ExecuteOptions, failedAfter, revertOne, withPreparedRunner } from "./executor.ts";
+import {
+  type ExecuteOptions,
+  failedAfter,
+  revertOne,
+  throwIfStopped,
+  withPreparedRunner,
+} from "./executor.ts";
 import { silentLogger } from "./logger.ts";
 
 export interface RevertResult {
@@ -49,6 +55,15 @@ export async function revertMigrations(
     }
     const reverted: string[] = [];
     for (const migration of batch) {
+      try {
+        throwIfStopped(options, `before reverting ${migration.name}`);
+      } catch (error) {
+        throw failedAfter(
+          error,
+          reverted.map((name) => ({ name })),
+          "reverted",
+        );
+      }
       await revertOne(runner, dataSource, migration, options).catch((error) => {
         throw failedAfter(
           error,

@@ -4,6 +4,7 @@ import {
   applyOne,
   type ExecuteOptions,
   failedAfter,
+  throwIfStopped,
   withPreparedRunner,
 } from "./executor.ts";
 import { silentLogger } from "./logger.ts";
@@ -32,6 +33,11 @@ export async function runMigrations(
       logger.info(`${pending.length} pending migration${pending.length === 1 ? "" : "s"}`);
     const results: AppliedMigration[] = [];
     for (const migration of pending) {
+      try {
+        throwIfStopped(options, `before ${migration.name}`);
+      } catch (error) {
+        throw failedAfter(error, results, "applied");
+      }
       const result = await applyOne(runner, dataSource, migration, options).catch((error) => {
         throw failedAfter(error, results, "applied");
       });

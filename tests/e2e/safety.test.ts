@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { DataSource } from "typeorm";
@@ -291,16 +292,16 @@ describe("resolve and dry run", () => {
   });
 });
 
-describe("a killed migrator", () => {
-  test("SIGKILL in the middle of a long migration leaves the database consistent; the next run succeeds", async () => {
-    const cwd = await projectCopy();
-    const db = await freshDatabase();
-    const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
-    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
-    // Written straight into migrations/: migrate:run refreshes the registry itself.
-    await Bun.write(
-      join(cwd, "migrations", "1800000000000-SlowBackfill.ts"),
-      `import type { MigrationInterface, QueryRunner } from "typeorm";
+/** A project copy with every migration applied and a slow one pending (inside pg_sleep for 2 s). */
+async function slowMigrationProject() {
+  const cwd = await projectCopy();
+  const db = await freshDatabase();
+  const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
+  expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+  // Written straight into migrations/: migrate:run refreshes the registry itself.
+  await Bun.write(
+    join(cwd, "migrations", "1800000000000-SlowBackfill.ts"),
+    `import type { MigrationInterface, QueryRunner } from "typeorm";
 
 export class SlowBackfill1800000000000 implements MigrationInterface {
   name = "SlowBackfill1800000000000";
@@ -315,39 +316,91 @@ export class SlowBackfill1800000000000 implements MigrationInterface {
   }
 }
 `,
-    );
-    const proc = Bun.spawn([process.execPath, "run", "dev", "migrate:run"], {
+  );
+  const spawn = (cmd: string[]) =>
+    Bun.spawn(cmd, {
       cwd,
       env: { PATH: process.env.PATH ?? "", NODE_ENV: "development", ...env },
-      stdout: "ignore",
-      stderr: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
     });
-    // Wait until the migration is inside pg_sleep, then kill the migrator outright.
-    for (let i = 0; i < 100; i++) {
+  /** Waits until the slow migration is inside pg_sleep. */
+  const inSleep = async () => {
+    for (let i = 0; i < 200; i++) {
       const busy = await query(
         db,
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
       );
-      if (busy[0]?.n) break;
+      if (busy[0]?.n) return;
       await Bun.sleep(50);
     }
-    proc.kill("SIGKILL");
-    await proc.exited;
-    const columns = await query(
-      db,
-      "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_log' AND column_name = 'slow'",
-    );
-    expect(columns).toEqual([]);
-    expect(await query(db, "SELECT name FROM migrations WHERE name LIKE 'SlowBackfill%'")).toEqual(
-      [],
-    );
-    const rerun = await dev(cwd, ["migrate:run", "--lock-timeout", "30"], env);
-    expect(rerun.exitCode).toBe(0);
+    throw new Error("the slow migration never started");
+  };
+  const notApplied = async () => {
     expect(
       await query(
         db,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_log' AND column_name = 'slow'",
+      ),
+    ).toEqual([]);
+    expect(await query(db, "SELECT name FROM migrations WHERE name LIKE 'SlowBackfill%'")).toEqual(
+      [],
+    );
+  };
+  return { cwd, db, env, spawn, inSleep, notApplied };
+}
+
+/** The pids of a process's children, from /proc. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await Bun.file(`/proc/${pid}/task/${pid}/children`)
+    .text()
+    .catch(() => "");
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+describe("a killed or interrupted migrator", () => {
+  test("kill -9 of `bun run dev`: its child stops and rolls back instead of committing; the next run applies it", async () => {
+    const project = await slowMigrationProject();
+    const proc = project.spawn([process.execPath, "run", "dev", "migrate:run"]);
+    await project.inSleep();
+    const children = await childrenOf(proc.pid);
+    expect(children.length).toBeGreaterThan(0);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    // The child (bun scripts/dev.ts) notices it lost its parent: wait until it is gone, which
+    // without the fix is after pg_sleep ends and it commits.
+    for (let i = 0; i < 200 && children.some((pid) => existsSync(`/proc/${pid}`)); i++) {
+      await Bun.sleep(50);
+    }
+    expect(children.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    await project.notApplied();
+    const rerun = await dev(project.cwd, ["migrate:run", "--lock-timeout", "30"], project.env);
+    expect(rerun.exitCode).toBe(0);
+    expect(
+      await query(
+        project.db,
         "SELECT count(*)::int AS n FROM migrations_ledger WHERE name LIKE 'SlowBackfill%'",
       ),
     ).toEqual([{ n: 1 }]);
-  });
+  }, 30_000);
+
+  test("SIGINT and SIGTERM during a migration: rolled back, one error line naming it, exit 130 / 143", async () => {
+    const project = await slowMigrationProject();
+    for (const [signal, code] of [
+      ["SIGINT", 130],
+      ["SIGTERM", 143],
+    ] as const) {
+      const proc = project.spawn([process.execPath, "scripts/dev.ts", "migrate:run"]);
+      await project.inSleep();
+      proc.kill(signal);
+      const [stderr, exitCode] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(exitCode).toBe(code);
+      const errors = stderr.split("\n").filter((line) => line.startsWith("error:"));
+      expect(errors).toEqual([
+        `error: stopped by ${signal}: migration SlowBackfill1800000000000 failed and was rolled back: canceling statement due to user request (nothing was applied)`,
+      ]);
+      expect(stderr).not.toContain("    at ");
+      await project.notApplied();
+    }
+  }, 30_000);
 });
