@@ -1,7 +1,7 @@
 import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { Checksums } from "../migrate/checksum.ts";
-import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
+import { EXIT_CODES, MigrateError, STOP_SIGNALS, type StopSignal } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
@@ -53,10 +53,58 @@ export const dryRunArg = {
   },
 } as const;
 
+/** Of run and revert: the data-loss gate's override. */
+export const allowDataLossArg = {
+  "allow-data-loss": {
+    type: "boolean",
+    description: `run migrations that would lose data although they give no reason (otherwise exit ${EXIT_CODES.dataLoss})`,
+  },
+} as const;
+
 interface ChangeFlags {
   "lock-timeout"?: string;
   "accept-changed"?: string;
   "dry-run"?: boolean;
+  "allow-data-loss"?: boolean;
+}
+
+/**
+ * SIGINT and SIGTERM, and the death of the parent process (`kill -9` of `bun run dev` leaves its
+ * child running: it must not go on and commit), stop a run or revert: the engine cancels the
+ * running statement and rolls its migration back. Outside the engine's work there is nothing to
+ * roll back, and the signal ends the process at once.
+ */
+function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T>): Promise<T> } {
+  const controller = new AbortController();
+  let working = false;
+  const stop = (name: StopSignal) => {
+    if (controller.signal.aborted) return;
+    controller.abort(name);
+    if (!working) process.exit(EXIT_CODES[STOP_SIGNALS[name]]);
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid !== parent) stop("SIGTERM");
+  }, 200);
+  orphaned.unref();
+  return {
+    signal: controller.signal,
+    async during(work) {
+      working = true;
+      try {
+        return await work();
+      } finally {
+        working = false;
+        clearInterval(orphaned);
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+      }
+    },
+  };
 }
 
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
@@ -77,6 +125,7 @@ function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteO
       .map((s) => s.trim())
       .filter(Boolean),
     dryRun: Boolean(flags["dry-run"]),
+    allowDataLoss: Boolean(flags["allow-data-loss"]),
   };
   if (options.dryRun) {
     let current = "";
@@ -129,7 +178,12 @@ export async function applyPending(
   context: MigrationContext,
   flags: ChangeFlags & { json?: boolean } = {},
 ) {
-  const { applied } = await runMigrations(context.dataSource, executeOptions(context, flags));
+  const stop = stopOnSignals();
+  const { applied } = await withPartialJson(flags.json, "applied", () =>
+    stop.during(() =>
+      runMigrations(context.dataSource, { ...executeOptions(context, flags), signal: stop.signal }),
+    ),
+  );
   if (flags.json) out.data(JSON.stringify({ applied }, null, 2));
   if (applied.length === 0) out.success("Nothing to run: the database is up to date");
   else if (flags["dry-run"])
@@ -143,16 +197,46 @@ export async function revertSteps(
   steps: number,
   flags: ChangeFlags & { json?: boolean } = {},
 ): Promise<void> {
-  const { reverted } = await revertMigrations(
-    context.dataSource,
-    steps,
-    executeOptions(context, flags),
+  const stop = stopOnSignals();
+  const { reverted } = await withPartialJson(flags.json, "reverted", () =>
+    stop.during(() =>
+      revertMigrations(context.dataSource, steps, {
+        ...executeOptions(context, flags),
+        signal: stop.signal,
+      }),
+    ),
   );
   if (reverted.length < steps)
     out.warn(`only ${reverted.length} migration(s) were applied; all of them are reverted`);
   if (flags.json) out.data(JSON.stringify({ reverted }, null, 2));
   if (flags["dry-run"])
     out.success(`Dry run: ${reverted.length} migration(s) reverted and rolled back`);
+}
+
+/**
+ * With --json, a failure still prints what was done before it (it stays done), and the error, so
+ * a script reading stdout learns the state without parsing stderr.
+ */
+async function withPartialJson<T>(
+  json: boolean | undefined,
+  key: "applied" | "reverted",
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (json && error instanceof MigrateError) {
+      const done = key === "reverted" ? error.done.map((d) => d.name) : error.done;
+      out.data(
+        JSON.stringify(
+          { [key]: done, error: { kind: error.kind, message: error.message } },
+          null,
+          2,
+        ),
+      );
+    }
+    throw error;
+  }
 }
 
 export const resolveArgs = {
@@ -181,8 +265,9 @@ export async function resolve(
 }
 
 export function parseSteps(value: unknown): number {
-  const steps = Number(value ?? 1);
-  if (!Number.isInteger(steps) || steps < 1) {
+  const text = String(value ?? 1);
+  const steps = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(steps) || steps < 1) {
     throw new MigrateError(
       "usage",
       `--steps must be a whole number of at least 1 (got "${value}")`,
@@ -237,7 +322,7 @@ export function migrationCommands(
         description:
           "Apply every pending migration, each in its own transaction, under the migration lock",
       },
-      { ...changeArgs, ...dryRunArg, ...jsonArg },
+      { ...changeArgs, ...dryRunArg, ...allowDataLossArg, ...jsonArg },
       (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
     ),
     show: command(
@@ -258,6 +343,7 @@ export function migrationCommands(
         steps: { type: "string", default: "1", description: "how many migrations to revert" },
         ...changeArgs,
         ...dryRunArg,
+        ...allowDataLossArg,
         ...jsonArg,
       },
       (context, args) =>

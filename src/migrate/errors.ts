@@ -30,24 +30,44 @@ export const EXIT_CODES = {
   irreversible: 12,
   /** `migrate:check`: src/db/migrations.ts does not list exactly the files in migrations/. */
   registryStale: 13,
+  /** A migration would lose data (drop a table or column that holds rows …) and was not reviewed. */
+  dataLoss: 14,
   /**
    * `migrate:generate` refused: the record differs in a way it cannot write safely (an unknown kind
    * of difference, a NOT NULL column without a default, a draft that does not reach the record).
    */
   generateRefused: 15,
+  /** SIGINT (Ctrl-C) stopped a run or revert; the migration it was in was rolled back. 128 + 2. */
+  interrupted: 130,
+  /** SIGTERM, or the parent process died: as `interrupted`. 128 + 15. */
+  terminated: 143,
 } as const;
 
+/** The signals a run stops for, and the failure each becomes. */
+export const STOP_SIGNALS = { SIGINT: "interrupted", SIGTERM: "terminated" } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, "ok">;
+
+/** A migration applied or reverted before a command failed. */
+export interface DoneStep {
+  name: string;
+  durationMs?: number;
+}
 
 export class MigrateError extends Error {
   override name = "MigrateError";
   constructor(
     readonly kind: FailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; done?: readonly DoneStep[] },
   ) {
     super(message, options);
+    this.done = options?.done ?? [];
   }
+
+  /** What the failed command had completed (applied or reverted) before it failed: that stays. */
+  readonly done: readonly DoneStep[];
 
   get exitCode(): number {
     return EXIT_CODES[this.kind];

@@ -1,16 +1,22 @@
 import { hostname } from "node:os";
 import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
+import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
-import { MigrateError } from "./errors.ts";
+import { type Direction, dataLossOf, reviewedReason } from "./data-loss.ts";
+import { type DoneStep, MigrateError, STOP_SIGNALS, type StopSignal } from "./errors.ts";
 import {
   type Applier,
   acceptChecksum,
+  claimForApply,
+  claimForRevert,
+  completeApplied,
   ensureLedger,
   forget,
+  forgetUnrecorded,
   readLedger,
   recordApplied,
 } from "./ledger.ts";
-import { withMigrationLock } from "./lock.ts";
+import { acquireMigrationLock, holdsMigrationLock, releaseMigrationLock } from "./lock.ts";
 import { type MigrateLogger, silentLogger } from "./logger.ts";
 
 /**
@@ -35,6 +41,13 @@ export interface ExecuteOptions {
    * long query) fails after this long instead of queueing every other query behind it.
    */
   lockWaitMs?: number;
+  /**
+   * Aborted (with the signal's name as reason) to stop the run: the running statement is
+   * cancelled, its migration rolled back, and no further migration starts.
+   */
+  signal?: AbortSignal;
+  /** Run migrations that would lose data although they give no reason (`--allow-data-loss`). */
+  allowDataLoss?: boolean;
   /** Every SQL statement a migration's up() or down() runs, in order. */
   onStatement?: (migration: string, sql: string, parameters?: readonly unknown[]) => void;
 }
@@ -51,40 +64,102 @@ export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"):
   return { host: hostname(), tool, version };
 }
 
-/** Opens a runner, takes the lock, prepares the bookkeeping tables, checks checksums, then `work`. */
+/**
+ * Opens one session, takes the migration lock on it, prepares the bookkeeping tables, checks
+ * checksums, then `work` on that same session: if the session ends, the lock and the work end
+ * together, and the error says so.
+ */
 export async function withPreparedRunner<T>(
   dataSource: DataSource,
   options: ExecuteOptions,
   work: (runner: QueryRunner, source: SourceMigration[], applied: AppliedRow[]) => Promise<T>,
 ): Promise<T> {
   const logger = options.logger ?? silentLogger;
-  return withMigrationLock(
-    dataSource,
-    {
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    const pid = await acquireMigrationLock(runner, {
       timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       onWaiting: (holder) => logger.info(`waiting for the migration lock, held by ${holder}`),
-    },
-    async () => {
-      const runner = dataSource.createQueryRunner();
-      try {
-        if (options.dryRun) await runner.startTransaction();
-        await prepareTables(dataSource, runner, options.lockWaitMs);
-        const source = sourceMigrations(dataSource, options.checksums);
-        const applied = await appliedRows(runner, dataSource);
-        await reconcileLedger(runner, source, applied, options, logger);
-        const result = await work(runner, source, applied);
-        if (options.dryRun) await runner.rollbackTransaction();
-        return result;
-      } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-        throw error;
-      } finally {
-        // The connection goes back to the pool: without the migrations' lock_timeout.
-        await runner.query("RESET lock_timeout").catch(() => undefined);
-        await runner.release();
-      }
-    },
+    });
+    // As psql's Ctrl-C: cancel the statement the session is running (from another connection).
+    const cancel = () => {
+      dataSource.query("SELECT pg_cancel_backend($1)", [pid]).catch(() => undefined);
+    };
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      if (options.dryRun) await runner.startTransaction();
+      await prepareTables(dataSource, runner, options.lockWaitMs);
+      const source = sourceMigrations(dataSource, options.checksums);
+      const applied = await appliedRows(runner, dataSource);
+      await reconcileLedger(runner, dataSource, source, applied, options, logger);
+      const result = await work(runner, source, applied);
+      if (options.dryRun) await runner.rollbackTransaction();
+      return result;
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      if (options.signal?.aborted) throw stopped(options.signal, error);
+      throw await explainLostSession(runner, error);
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      // The connection goes back to the pool: without the lock and the migrations' lock_timeout.
+      await releaseMigrationLock(runner).catch(() => undefined);
+      await runner.query("RESET lock_timeout").catch(() => undefined);
+    }
+  } finally {
+    await runner.release();
+  }
+}
+
+/** The failure a stop signal makes of whatever the run was doing: exit 130 or 143. */
+function stopped(signal: AbortSignal, error: unknown): MigrateError {
+  const name = String(signal.reason) as StopSignal;
+  const kind = STOP_SIGNALS[name] ?? "terminated";
+  if (error instanceof MigrateError && error.kind === kind) return error;
+  const what = error instanceof MigrateError ? error.message : firstLine(error);
+  const done = error instanceof MigrateError ? error.done : [];
+  return new MigrateError(kind, `stopped by ${name}: ${what}`, { cause: error, done });
+}
+
+/** Stops before the next statement or migration once the run was told to stop. */
+export function throwIfStopped(options: ExecuteOptions, where: string): void {
+  const signal = options.signal;
+  if (!signal?.aborted) return;
+  const name = String(signal.reason) as StopSignal;
+  throw new MigrateError(STOP_SIGNALS[name] ?? "terminated", `stopped by ${name} ${where}`);
+}
+
+/**
+ * A failure on a session that no longer holds the lock (it was terminated, timed out, or the
+ * server restarted) is a lost lock, whatever the statement that noticed it: exit 9, and what
+ * was done before stays done.
+ */
+async function explainLostSession(runner: QueryRunner, error: unknown): Promise<unknown> {
+  if (await holdsMigrationLock(runner)) return error;
+  const done = error instanceof MigrateError ? error.done : [];
+  const what = error instanceof MigrateError ? error.message : firstLine(error);
+  return new MigrateError(
+    "lock",
+    `lost the database session, and the migration lock with it: ${what}`,
+    { cause: error, done },
   );
+}
+
+/**
+ * The failure of one step of a run or revert, saying what the steps before it did (that stays
+ * done): one line, and `done` for --json.
+ */
+export function failedAfter(
+  error: unknown,
+  done: readonly DoneStep[],
+  verb: "applied" | "reverted",
+): unknown {
+  if (!(error instanceof MigrateError)) return error;
+  const sofar =
+    done.length === 0
+      ? `nothing was ${verb}`
+      : `${verb} before it (and kept): ${done.map((d) => d.name).join(", ")}`;
+  return new MigrateError(error.kind, `${error.message} (${sofar})`, { cause: error.cause, done });
 }
 
 /**
@@ -104,6 +179,11 @@ async function prepareTables(
   await executor.createMigrationsTableIfNotExist(runner);
   await ensureMetadataTable(dataSource, runner);
   await ensureLedger(runner);
+  // As TypeORM's MigrationExecutor does: generated columns and views record themselves there.
+  const schemaBuilder = dataSource.driver.createSchemaBuilder();
+  if (schemaBuilder instanceof RdbmsSchemaBuilder) {
+    await schemaBuilder.createMetadataTableIfNecessary(runner);
+  }
 }
 
 /**
@@ -147,11 +227,14 @@ async function appliedRows(runner: QueryRunner, dataSource: DataSource): Promise
 
 /**
  * Adopts applied migrations the ledger does not know (applied before it existed, or by TypeORM's
- * own CLI) and refuses to go on when an applied migration's source changed since, unless the
- * operator accepted that migration by name.
+ * own CLI), forgets ledger rows TypeORM's table no longer lists, and refuses to go on when an
+ * applied migration's source changed since, unless the operator accepted that migration by name.
+ * Everything is checked before anything is written, and written in one transaction: a refused
+ * acceptance stores nothing.
  */
 async function reconcileLedger(
   runner: QueryRunner,
+  dataSource: DataSource,
   source: SourceMigration[],
   applied: AppliedRow[],
   options: ExecuteOptions,
@@ -161,27 +244,16 @@ async function reconcileLedger(
   const bySource = new Map(source.map((m) => [m.name, m]));
   const accepted = new Set(options.acceptChanged ?? []);
   const applier = options.applier ?? defaultApplier();
+  const adopt: { name: string; checksum: string | null }[] = [];
+  const accept: { name: string; checksum: string }[] = [];
   const changed: string[] = [];
   for (const row of applied) {
     const checksum = bySource.get(row.name)?.checksum ?? null;
     const entry = ledger.get(row.name);
-    if (!entry) {
-      await recordApplied(runner, {
-        name: row.name,
-        checksum,
-        durationMs: null,
-        applier,
-        adopted: true,
-      });
-      continue;
-    }
-    if (!checksum || !entry.checksum || checksum === entry.checksum) continue;
-    if (accepted.has(row.name)) {
-      await acceptChecksum(runner, row.name, checksum);
-      logger.warn(`accepted the edited source of applied migration ${row.name}`);
-    } else {
-      changed.push(row.name);
-    }
+    if (!entry) adopt.push({ name: row.name, checksum });
+    else if (!checksum || !entry.checksum || checksum === entry.checksum) continue;
+    else if (accepted.has(row.name)) accept.push({ name: row.name, checksum });
+    else changed.push(row.name);
   }
   for (const name of accepted) {
     if (!applied.some((row) => row.name === name)) {
@@ -194,23 +266,59 @@ async function reconcileLedger(
   if (changed.length > 0) {
     throw new MigrateError(
       "checksum",
-      `applied migration${changed.length > 1 ? "s" : ""} ${changed.join(", ")} changed since ${changed.length > 1 ? "they were" : "it was"} applied: restore the applied source and put the change in a new migration (or, if the edit is harmless, accept it with --accept-changed ${changed[0]})`,
+      `applied migration${changed.length > 1 ? "s" : ""} ${changed.join(", ")} changed since ${changed.length > 1 ? "they were" : "it was"} applied: restore the applied source and put the change in a new migration (or, if the edit is harmless, accept it with --accept-changed ${changed[0]})${accept.length > 0 ? `; nothing was accepted` : ""}`,
     );
+  }
+  const stale = [...ledger.keys()].some((name) => !applied.some((row) => row.name === name));
+  if (adopt.length === 0 && accept.length === 0 && !stale) return;
+  await runner.startTransaction();
+  try {
+    if (stale) await forgetUnrecorded(runner, migrationsTable(dataSource));
+    for (const { name, checksum } of adopt) {
+      await recordApplied(runner, { name, checksum, durationMs: null, applier, adopted: true });
+    }
+    for (const { name, checksum } of accept) await acceptChecksum(runner, name, checksum);
+    await runner.commitTransaction();
+  } catch (error) {
+    await runner.rollbackTransaction().catch(() => undefined);
+    throw error;
+  }
+  for (const { name } of accept) {
+    logger.warn(`accepted the edited source of applied migration ${name}`);
   }
 }
 
-/** Runs `step` with every statement it sends through the runner reported to onStatement. */
-async function capturing(
+/**
+ * Runs `step` with every statement it sends through the runner reported to onStatement and
+ * passed through the data-loss gate first: a statement that would lose data, in a migration
+ * that does not give a reason for it, is refused before it is sent (unless --allow-data-loss).
+ */
+async function guarded(
   runner: QueryRunner,
-  migration: string,
+  migration: SourceMigration,
+  direction: Direction,
   options: ExecuteOptions,
   step: () => Promise<void>,
 ): Promise<void> {
   const onStatement = options.onStatement;
-  if (!onStatement) return step();
+  const gate = !options.allowDataLoss && !reviewedReason(migration.instance, direction);
+  // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
+  // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
+  const showOnly = Boolean(options.dryRun) && !transactional(migration);
+  if (!onStatement && !gate && !showOnly && !options.signal) return step();
   const original = runner.query.bind(runner);
-  runner.query = ((sql: string, parameters?: unknown[], structured?: boolean) => {
-    onStatement(migration, sql, parameters);
+  runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
+    throwIfStopped(options, `in ${migration.name}; it was rolled back`);
+    const loss = gate ? await dataLossOf(sql, { query: original }) : undefined;
+    if (loss) {
+      const what = direction === "up" ? migration.name : `reverting ${migration.name}`;
+      throw new MigrateError(
+        "dataLoss",
+        `${what} would lose data: it ${loss} (${firstLine(sql.trim())}); it was rolled back. If that is intended, give the reason in the migration (allowDataLoss = { ${direction}: "…" }) or pass --allow-data-loss`,
+      );
+    }
+    onStatement?.(migration.name, sql, parameters);
+    if (showOnly && !/^\s*(?:select|show)\b/i.test(sql)) return structured ? { records: [] } : [];
     return original(sql, parameters, structured as never);
   }) as QueryRunner["query"];
   try {
@@ -220,22 +328,37 @@ async function capturing(
   }
 }
 
+/**
+ * TypeORM's runner keeps every table its helpers loaded (addColumn, dropIndex …) for its whole
+ * life; raw query() calls do not update that cache. Each migration starts from what the database
+ * says, not from what an earlier migration's helpers remembered.
+ */
+function forgetLoadedTables(runner: QueryRunner): void {
+  const cache = runner as unknown as { loadedTables: unknown[]; cachedTablePaths: object };
+  cache.loadedTables = [];
+  cache.cachedTablePaths = {};
+}
+
+function transactional(migration: SourceMigration): boolean {
+  return (migration.instance as { transaction?: boolean }).transaction !== false;
+}
+
 /** In its own transaction (unless the migration opts out with `transaction = false`). */
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
   what: string,
-  work: () => Promise<void>,
+  work: (transactional: boolean) => Promise<void>,
 ): Promise<void> {
-  const own =
-    (migration.instance as { transaction?: boolean }).transaction !== false ||
-    runner.isTransactionActive;
+  const own = transactional(migration) || runner.isTransactionActive;
+  forgetLoadedTables(runner);
   if (own) await runner.startTransaction();
   try {
-    await work();
+    await work(own);
     if (own) await runner.commitTransaction();
   } catch (error) {
     if (own) await runner.rollbackTransaction().catch(() => undefined);
+    if (error instanceof MigrateError) throw error;
     throw new MigrateError(
       "migrationFailed",
       `${what} failed and was rolled back: ${firstLine(error)}`,
@@ -254,18 +377,46 @@ export async function applyOne(
 ): Promise<AppliedMigration> {
   const started = performance.now();
   let durationMs = 0;
-  await inTransaction(runner, migration, `migration ${migration.name}`, async () => {
-    await capturing(runner, migration.name, options, () => migration.instance.up(runner));
+  const table = migrationsTable(dataSource);
+  const applier = options.applier ?? defaultApplier();
+  await inTransaction(runner, migration, `migration ${migration.name}`, async (transactional) => {
+    // Defence in depth behind the lock: claim the migration before up(), in its transaction.
+    const claimed = transactional
+      ? await claimForApply(
+          runner,
+          { ...migration, checksum: migration.checksum ?? null, applier },
+          table,
+        )
+      : !(await isRecorded(runner, table, migration.name));
+    if (!claimed) throw alreadyDone(migration.name, "applied");
+    await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
-    await markApplied(
-      runner,
-      dataSource,
-      migration,
-      durationMs,
-      options.applier ?? defaultApplier(),
-    );
+    if (transactional) {
+      await completeApplied(
+        runner,
+        { name: migration.name, durationMs, timestamp: migration.timestamp },
+        table,
+      );
+    } else {
+      await markApplied(runner, dataSource, migration, durationMs, applier);
+    }
   });
   return { name: migration.name, durationMs };
+}
+
+async function isRecorded(runner: QueryRunner, table: string, name: string): Promise<boolean> {
+  const rows = (await runner.query(`SELECT 1 FROM ${table} WHERE "name" = $1`, [
+    name,
+  ])) as unknown[];
+  return rows.length > 0;
+}
+
+/** Another session applied (or reverted) it since this run looked: the lock was not held. */
+function alreadyDone(name: string, state: "applied" | "reverted"): MigrateError {
+  return new MigrateError(
+    "lock",
+    `${name} was ${state} by another session while this run held the migration lock: stopped before running it again (is something terminating or pooling migrator sessions?)`,
+  );
 }
 
 /** Records a migration as applied: TypeORM's row and the ledger's, in the caller's transaction. */
@@ -303,9 +454,15 @@ export async function revertOne(
   migration: SourceMigration,
   options: ExecuteOptions,
 ): Promise<void> {
-  await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
-    await capturing(runner, migration.name, options, () => migration.instance.down(runner));
-    await markReverted(runner, dataSource, migration.name);
+  const table = migrationsTable(dataSource);
+  await inTransaction(runner, migration, `reverting ${migration.name}`, async (transactional) => {
+    // Defence in depth behind the lock: its rows go first, so a second reverter finds none.
+    const claimed = transactional
+      ? await claimForRevert(runner, migration.name, table)
+      : await isRecorded(runner, table, migration.name);
+    if (!claimed) throw alreadyDone(migration.name, "reverted");
+    await guarded(runner, migration, "down", options, () => migration.instance.down(runner));
+    if (!transactional) await markReverted(runner, dataSource, migration.name);
   });
 }
 

@@ -112,3 +112,75 @@ export async function acceptChecksum(
 export async function forget(runner: Queryable, name: string): Promise<void> {
   await runner.query(`DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1`, [name]);
 }
+
+/**
+ * Claims a migration for applying, first thing in its transaction: the ledger row's primary key
+ * makes a second claimer wait for the first to commit and then fail, and a name already in
+ * TypeORM's table inserts nothing. Either way the caller learns it must not run up(). One round
+ * trip; completeApplied fills in the rest when up() is done.
+ */
+export async function claimForApply(
+  runner: Queryable,
+  entry: { name: string; checksum: string | null; applier: Applier },
+  migrationsTable: string,
+): Promise<boolean> {
+  try {
+    const rows = (await runner.query(
+      `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "applied_by", "tool", "tool_version", "adopted")
+       SELECT $1::varchar, $2::char(64), now(), $3::varchar, $4::varchar, $5::varchar, false
+        WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} WHERE "name" = $1)
+       RETURNING "name"`,
+      [entry.name, entry.checksum, entry.applier.host, entry.applier.tool, entry.applier.version],
+    )) as unknown[];
+    return rows.length === 1;
+  } catch (error) {
+    if (pgCode(error) === "23505") return false; // unique_violation: the ledger has it already
+    throw error;
+  }
+}
+
+/** The claimed migration ran: its duration in the ledger, its row in TypeORM's table. */
+export async function completeApplied(
+  runner: Queryable,
+  entry: { name: string; durationMs: number; timestamp: number },
+  migrationsTable: string,
+): Promise<void> {
+  await runner.query(
+    `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = $2 WHERE "name" = $1)
+     INSERT INTO ${migrationsTable} ("timestamp", "name") VALUES ($3, $1)`,
+    [entry.name, entry.durationMs, entry.timestamp],
+  );
+}
+
+/**
+ * Removes a migration's rows, first thing in the transaction that reverts it: the row locks make
+ * a second reverter wait, then find nothing. False when it is not (or no longer) recorded.
+ */
+export async function claimForRevert(
+  runner: Queryable,
+  name: string,
+  migrationsTable: string,
+): Promise<boolean> {
+  const [row] = (await runner.query(
+    `WITH "typeorm_row" AS (DELETE FROM ${migrationsTable} WHERE "name" = $1 RETURNING 1),
+          "ledger_row" AS (DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1)
+     SELECT count(*)::int AS "n" FROM "typeorm_row"`,
+    [name],
+  )) as { n: number }[];
+  return (row?.n ?? 0) > 0;
+}
+
+/**
+ * Ledger rows of migrations TypeORM's table does not list (reverted by TypeORM's own CLI, or a
+ * non-transactional migration interrupted before it was recorded): forgotten, so they run again.
+ */
+export async function forgetUnrecorded(runner: Queryable, migrationsTable: string): Promise<void> {
+  await runner.query(
+    `DELETE FROM "${LEDGER_TABLE}" l WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} m WHERE m."name" = l."name")`,
+  );
+}
+
+function pgCode(error: unknown): string | undefined {
+  const e = error as { code?: string; driverError?: { code?: string } };
+  return e?.driverError?.code ?? e?.code;
+}

@@ -1,6 +1,12 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { type ExecuteOptions, revertOne, withPreparedRunner } from "./executor.ts";
+import {
+  type ExecuteOptions,
+  failedAfter,
+  revertOne,
+  throwIfStopped,
+  withPreparedRunner,
+} from "./executor.ts";
 import { silentLogger } from "./logger.ts";
 
 export interface RevertResult {
@@ -10,6 +16,8 @@ export interface RevertResult {
 /**
  * Reverts the `steps` most recently applied migrations, newest first, each by its down() in its
  * own transaction, under the migration lock. Fewer applied than asked: reverts them all.
+ * Reverting several first rehearses them in a transaction that is rolled back, so one that would
+ * lose data is refused before any of them is reverted (reverts are few: the rehearsal is cheap).
  */
 export async function revertMigrations(
   dataSource: DataSource,
@@ -21,18 +29,50 @@ export async function revertMigrations(
     if (applied.length === 0)
       throw new MigrateError("nothingToDo", "nothing to revert: no migration has been applied");
     const bySource = new Map(source.map((m) => [m.name, m]));
+    const batch = [...applied]
+      .reverse()
+      .slice(0, steps)
+      .map((row) => {
+        const migration = bySource.get(row.name);
+        if (!migration) {
+          throw new MigrateError(
+            "migrationFailed",
+            `cannot revert ${row.name}: it is applied but its file is not in migrations/ (restore the file first)`,
+          );
+        }
+        return migration;
+      });
+    if (batch.length > 1 && !options.dryRun && !options.allowDataLoss) {
+      await runner.startTransaction();
+      try {
+        const rehearsal = { ...options, dryRun: true, onStatement: undefined };
+        for (const migration of batch) await revertOne(runner, dataSource, migration, rehearsal);
+      } catch (error) {
+        throw failedAfter(error, [], "reverted");
+      } finally {
+        await runner.rollbackTransaction().catch(() => undefined);
+      }
+    }
     const reverted: string[] = [];
-    for (const row of [...applied].reverse().slice(0, steps)) {
-      const migration = bySource.get(row.name);
-      if (!migration) {
-        throw new MigrateError(
-          "migrationFailed",
-          `cannot revert ${row.name}: it is applied but its file is not in migrations/ (restore the file first)`,
+    for (const migration of batch) {
+      try {
+        throwIfStopped(options, `before reverting ${migration.name}`);
+      } catch (error) {
+        throw failedAfter(
+          error,
+          reverted.map((name) => ({ name })),
+          "reverted",
         );
       }
-      await revertOne(runner, dataSource, migration, options);
-      logger.info(`${options.dryRun ? "would revert" : "reverted"} ${row.name}`);
-      reverted.push(row.name);
+      await revertOne(runner, dataSource, migration, options).catch((error) => {
+        throw failedAfter(
+          error,
+          reverted.map((name) => ({ name })),
+          "reverted",
+        );
+      });
+      logger.info(`${options.dryRun ? "would revert" : "reverted"} ${migration.name}`);
+      reverted.push(migration.name);
     }
     return { reverted };
   });

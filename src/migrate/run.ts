@@ -3,6 +3,8 @@ import {
   type AppliedMigration,
   applyOne,
   type ExecuteOptions,
+  failedAfter,
+  throwIfStopped,
   withPreparedRunner,
 } from "./executor.ts";
 import { silentLogger } from "./logger.ts";
@@ -31,7 +33,14 @@ export async function runMigrations(
       logger.info(`${pending.length} pending migration${pending.length === 1 ? "" : "s"}`);
     const results: AppliedMigration[] = [];
     for (const migration of pending) {
-      const result = await applyOne(runner, dataSource, migration, options);
+      try {
+        throwIfStopped(options, `before ${migration.name}`);
+      } catch (error) {
+        throw failedAfter(error, results, "applied");
+      }
+      const result = await applyOne(runner, dataSource, migration, options).catch((error) => {
+        throw failedAfter(error, results, "applied");
+      });
       logger.info(
         `${options.dryRun ? "would apply" : "applied"} ${result.name} (${result.durationMs} ms)`,
       );

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { DataSource } from "typeorm";
@@ -7,7 +8,7 @@ import { checksums, migrations } from "../../src/db/migrations.ts";
 import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { buildMigrator, migrator } from "../support/binaries.ts";
-import { databaseEnv, freshDatabase, query } from "../support/database.ts";
+import { databaseEnv, freshDatabase, migratedDatabase, query } from "../support/database.ts";
 import { dev, projectCopy } from "../support/project.ts";
 
 let binary: string;
@@ -55,6 +56,83 @@ describe("concurrency", () => {
     expect((await migrator(binary, ["run", "--lock-timeout", "5"], databaseEnv(db))).exitCode).toBe(
       0,
     );
+  });
+});
+
+describe("the lock holder, as the waiting migrator describes it", () => {
+  test("only this database's holder; a role without pg_read_all_stats gets pid and role, not 1970", async () => {
+    const db = await freshDatabase();
+    const elsewhere = await freshDatabase();
+    const role = `viewer_${Math.random().toString(36).slice(2, 8)}`;
+    await query(db, `CREATE ROLE ${role} LOGIN PASSWORD 'viewer-pw'`);
+    const other = new pg.Client({ ...elsewhere, application_name: "other-database" });
+    const holder = new pg.Client({ ...db, application_name: "ops-hotfix-session" });
+    await other.connect();
+    await holder.connect();
+    try {
+      await other.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      const asViewer = await migrator(
+        binary,
+        ["run", "--lock-timeout", "0"],
+        databaseEnv({ ...db, user: role, password: "viewer-pw" }),
+      );
+      expect(asViewer.exitCode).toBe(9);
+      expect(asViewer.stderr).toMatch(
+        new RegExp(
+          `error: another migrator holds the migration lock \\(pid \\d+ \\(role ${db.user}\\); its details are visible only to that role or with pg_read_all_stats\\)`,
+        ),
+      );
+      expect(asViewer.stderr).not.toContain("1970");
+      const asOwner = await migrator(binary, ["run", "--lock-timeout", "0"], databaseEnv(db));
+      expect(asOwner.stderr).toContain("held by ops-hotfix-session");
+      expect(asOwner.stderr).not.toContain("other-database");
+    } finally {
+      await other.end();
+      await holder.end();
+      await query(db, `DROP OWNED BY ${role}`).catch(() => undefined);
+      await query(db, `DROP ROLE ${role}`).catch(() => undefined);
+    }
+  });
+});
+
+describe("data-loss gate, --json and arguments, through the binary", () => {
+  test("revert --steps 9 over rows: exit 14 and one error line, nothing reverted; --allow-data-loss reverts", async () => {
+    const db = await freshDatabase();
+    const env = databaseEnv(db);
+    expect((await migrator(binary, ["run"], env)).exitCode).toBe(0);
+    await query(
+      db,
+      `INSERT INTO backup_log (id, project_name, status, started_at) VALUES ('00000000-0000-0000-0000-000000000001', 'p', 'success', now())`,
+    );
+    const refused = await migrator(binary, ["revert", "--steps", "9"], env);
+    expect(refused.exitCode).toBe(14);
+    expect(refused.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(
+        /^error: reverting CreateBackupLogTable1710720000000 would lose data: it drops table "backup_log", which has rows \(DROP TABLE "backup_log"\).*\(nothing was reverted\)$/,
+      ),
+    ]);
+    expect(await query(db, "SELECT count(*)::int AS n FROM migrations")).toEqual([
+      { n: names.length },
+    ]);
+    const allowed = await migrator(binary, ["revert", "--steps", "9", "--allow-data-loss"], env);
+    expect(allowed.exitCode).toBe(0);
+    expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
+  });
+
+  test("run --json on a partial failure prints what was applied before it; --steps 0x2 is a usage error", async () => {
+    const db = await migratedDatabase(1);
+    // The third migration's index already exists: it fails after the second one is applied.
+    await query(db, `CREATE INDEX "IDX_backup_log_status" ON backup_log (status)`);
+    const result = await migrator(binary, ["run", "--json"], databaseEnv(db));
+    expect(result.exitCode).toBe(4);
+    const report = JSON.parse(result.stdout);
+    expect(report.applied.map((m: { name: string }) => m.name)).toEqual([names[1]]);
+    expect(report.error.kind).toBe("migrationFailed");
+    expect(result.stderr).toContain(`(applied before it (and kept): ${names[1]})`);
+    const steps = await migrator(binary, ["revert", "--steps", "0x2"], databaseEnv(db));
+    expect(steps.exitCode).toBe(2);
+    expect(steps.stderr).toBe('error: --steps must be a whole number of at least 1 (got "0x2")\n');
   });
 });
 
@@ -152,6 +230,14 @@ describe("ledger and checksums", () => {
       await expect(
         runMigrations(ds, { checksums: tampered, acceptChanged: ["NoSuchMigration1"] }),
       ).rejects.toMatchObject({ kind: "usage" });
+      // Accepting one while another is also edited: refused, and the accepted one is not stored.
+      const both = { ...tampered, [names[1] as string]: "1".repeat(64) };
+      await expect(
+        runMigrations(ds, { checksums: both, acceptChanged: [names[0] as string] }),
+      ).rejects.toMatchObject({ kind: "checksum" });
+      expect(
+        await query(db, "SELECT checksum FROM migrations_ledger WHERE name = $1", [names[0]]),
+      ).toEqual([{ checksum: checksums[names[0] as string] }]);
       await runMigrations(ds, { checksums: tampered, acceptChanged: [names[0] as string] });
       expect(
         await query(db, "SELECT checksum FROM migrations_ledger WHERE name = $1", [names[0]]),
@@ -206,16 +292,16 @@ describe("resolve and dry run", () => {
   });
 });
 
-describe("a killed migrator", () => {
-  test("SIGKILL in the middle of a long migration leaves the database consistent; the next run succeeds", async () => {
-    const cwd = await projectCopy();
-    const db = await freshDatabase();
-    const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
-    expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
-    // Written straight into migrations/: migrate:run refreshes the registry itself.
-    await Bun.write(
-      join(cwd, "migrations", "1800000000000-SlowBackfill.ts"),
-      `import type { MigrationInterface, QueryRunner } from "typeorm";
+/** A project copy with every migration applied and a slow one pending (inside pg_sleep for 2 s). */
+async function slowMigrationProject() {
+  const cwd = await projectCopy();
+  const db = await freshDatabase();
+  const env = { ...databaseEnv(db), BACKUPCTL_DEV_DB: "external" };
+  expect((await dev(cwd, ["migrate:run"], env)).exitCode).toBe(0);
+  // Written straight into migrations/: migrate:run refreshes the registry itself.
+  await Bun.write(
+    join(cwd, "migrations", "1800000000000-SlowBackfill.ts"),
+    `import type { MigrationInterface, QueryRunner } from "typeorm";
 
 export class SlowBackfill1800000000000 implements MigrationInterface {
   name = "SlowBackfill1800000000000";
@@ -230,39 +316,91 @@ export class SlowBackfill1800000000000 implements MigrationInterface {
   }
 }
 `,
-    );
-    const proc = Bun.spawn([process.execPath, "run", "dev", "migrate:run"], {
+  );
+  const spawn = (cmd: string[]) =>
+    Bun.spawn(cmd, {
       cwd,
       env: { PATH: process.env.PATH ?? "", NODE_ENV: "development", ...env },
-      stdout: "ignore",
-      stderr: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
     });
-    // Wait until the migration is inside pg_sleep, then kill the migrator outright.
-    for (let i = 0; i < 100; i++) {
+  /** Waits until the slow migration is inside pg_sleep. */
+  const inSleep = async () => {
+    for (let i = 0; i < 200; i++) {
       const busy = await query(
         db,
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'",
       );
-      if (busy[0]?.n) break;
+      if (busy[0]?.n) return;
       await Bun.sleep(50);
     }
-    proc.kill("SIGKILL");
-    await proc.exited;
-    const columns = await query(
-      db,
-      "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_log' AND column_name = 'slow'",
-    );
-    expect(columns).toEqual([]);
-    expect(await query(db, "SELECT name FROM migrations WHERE name LIKE 'SlowBackfill%'")).toEqual(
-      [],
-    );
-    const rerun = await dev(cwd, ["migrate:run", "--lock-timeout", "30"], env);
-    expect(rerun.exitCode).toBe(0);
+    throw new Error("the slow migration never started");
+  };
+  const notApplied = async () => {
     expect(
       await query(
         db,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'backup_log' AND column_name = 'slow'",
+      ),
+    ).toEqual([]);
+    expect(await query(db, "SELECT name FROM migrations WHERE name LIKE 'SlowBackfill%'")).toEqual(
+      [],
+    );
+  };
+  return { cwd, db, env, spawn, inSleep, notApplied };
+}
+
+/** The pids of a process's children, from /proc. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await Bun.file(`/proc/${pid}/task/${pid}/children`)
+    .text()
+    .catch(() => "");
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+describe("a killed or interrupted migrator", () => {
+  test("kill -9 of `bun run dev`: its child stops and rolls back instead of committing; the next run applies it", async () => {
+    const project = await slowMigrationProject();
+    const proc = project.spawn([process.execPath, "run", "dev", "migrate:run"]);
+    await project.inSleep();
+    const children = await childrenOf(proc.pid);
+    expect(children.length).toBeGreaterThan(0);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    // The child (bun scripts/dev.ts) notices it lost its parent: wait until it is gone, which
+    // without the fix is after pg_sleep ends and it commits.
+    for (let i = 0; i < 200 && children.some((pid) => existsSync(`/proc/${pid}`)); i++) {
+      await Bun.sleep(50);
+    }
+    expect(children.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    await project.notApplied();
+    const rerun = await dev(project.cwd, ["migrate:run", "--lock-timeout", "30"], project.env);
+    expect(rerun.exitCode).toBe(0);
+    expect(
+      await query(
+        project.db,
         "SELECT count(*)::int AS n FROM migrations_ledger WHERE name LIKE 'SlowBackfill%'",
       ),
     ).toEqual([{ n: 1 }]);
-  });
+  }, 30_000);
+
+  test("SIGINT and SIGTERM during a migration: rolled back, one error line naming it, exit 130 / 143", async () => {
+    const project = await slowMigrationProject();
+    for (const [signal, code] of [
+      ["SIGINT", 130],
+      ["SIGTERM", 143],
+    ] as const) {
+      const proc = project.spawn([process.execPath, "scripts/dev.ts", "migrate:run"]);
+      await project.inSleep();
+      proc.kill(signal);
+      const [stderr, exitCode] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      expect(exitCode).toBe(code);
+      const errors = stderr.split("\n").filter((line) => line.startsWith("error:"));
+      expect(errors).toEqual([
+        `error: stopped by ${signal}: migration SlowBackfill1800000000000 failed and was rolled back: canceling statement due to user request (nothing was applied)`,
+      ]);
+      expect(stderr).not.toContain("    at ");
+      await project.notApplied();
+    }
+  }, 30_000);
 });

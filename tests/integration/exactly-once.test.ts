@@ -1,0 +1,237 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import pg from "pg";
+import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
+import type { ConnectionSettings } from "../../src/config/connection.ts";
+import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
+import { startThrowawayServer } from "../../src/devdb/throwaway.ts";
+import { MigrateError } from "../../src/migrate/errors.ts";
+import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
+import { revertMigrations } from "../../src/migrate/revert.ts";
+import { runMigrations } from "../../src/migrate/run.ts";
+import { freshDatabase, query } from "../support/database.ts";
+
+/**
+ * Exactly once under the faults that end a migrator's session: the lock lives on the session
+ * that migrates, and each migration claims its row before up() runs.
+ */
+
+class CreateEffects1800000000000 implements MigrationInterface {
+  name = "CreateEffects1800000000000";
+  async up(q: QueryRunner) {
+    await q.query(`CREATE TABLE "effects" ("note" text NOT NULL)`);
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DROP TABLE "effects"`);
+  }
+}
+
+/** A data migration that takes a while: its effect must land exactly once. */
+class SlowData1800000000001 implements MigrationInterface {
+  name = "SlowData1800000000001";
+  async up(q: QueryRunner) {
+    await q.query(`INSERT INTO "effects" VALUES ('slow')`);
+    await q.query("SELECT pg_sleep(1.5)");
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DELETE FROM "effects" WHERE "note" = 'slow'`);
+  }
+}
+
+class After1800000000002 implements MigrationInterface {
+  name = "After1800000000002";
+  async up(q: QueryRunner) {
+    await q.query(`INSERT INTO "effects" VALUES ('after')`);
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DELETE FROM "effects" WHERE "note" = 'after'`);
+  }
+}
+
+const MIGRATIONS = [CreateEffects1800000000000, SlowData1800000000001, After1800000000002];
+
+const open: DataSource[] = [];
+afterAll(async () => {
+  await Promise.all(open.map((ds) => (ds.isInitialized ? ds.destroy() : undefined)));
+});
+
+async function dataSource(
+  db: ConnectionSettings,
+  migrations: (new () => MigrationInterface)[] = MIGRATIONS,
+) {
+  const ds = new DataSource({ ...buildDataSourceOptions({ NODE_ENV: "test" }, db), migrations });
+  await ds.initialize();
+  open.push(ds);
+  return ds;
+}
+
+/** Polls until `sql` returns a row (the proof a migrator got where the test needs it). */
+async function until(db: ConnectionSettings, sql: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await query(db, sql)).length > 0) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`timed out waiting for: ${sql}`);
+}
+
+const IN_SLEEP = `SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1.5)' AND state = 'active'`;
+
+async function expectExactlyOnce(db: ConnectionSettings) {
+  expect(
+    await query(db, "SELECT name, count(*)::int AS n FROM migrations GROUP BY name ORDER BY name"),
+  ).toEqual(
+    MIGRATIONS.map((m) => ({ name: m.name, n: 1 })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+  );
+  expect(
+    await query(db, `SELECT note, count(*)::int AS n FROM effects GROUP BY note ORDER BY note`),
+  ).toEqual([
+    { note: "after", n: 1 },
+    { note: "slow", n: 1 },
+  ]);
+  expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([
+    { n: MIGRATIONS.length },
+  ]);
+}
+
+describe("losing the migrator's session", () => {
+  test("pg_terminate_backend of the lock's holder stops that run (exit 9, what it applied named); the next one applies the rest once", async () => {
+    const db = await freshDatabase();
+    const first = runMigrations(await dataSource(db), { lockTimeoutMs: 30_000 }).catch(
+      (error: unknown) => error,
+    );
+    await until(db, IN_SLEEP);
+    const second = runMigrations(await dataSource(db), { lockTimeoutMs: 30_000 });
+    // The operator's move from the README: terminate the session that holds the lock.
+    const [holder] = await query<{ pid: number }>(
+      db,
+      `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+          AND ((classid::bigint << 32) | objid::bigint) = $1`,
+      [MIGRATION_LOCK_KEY],
+    );
+    await query(db, "SELECT pg_terminate_backend($1)", [holder?.pid]);
+    const failure = await first;
+    expect(failure).toBeInstanceOf(MigrateError);
+    expect(failure).toMatchObject({ kind: "lock", exitCode: 9 });
+    expect((failure as MigrateError).message).toStartWith(
+      "lost the database session, and the migration lock with it: migration SlowData1800000000001 failed and was rolled back",
+    );
+    expect((failure as MigrateError).message).toContain(
+      "(applied before it (and kept): CreateEffects1800000000000)",
+    );
+    expect((failure as MigrateError).done.map((d) => d.name)).toEqual([
+      "CreateEffects1800000000000",
+    ]);
+    expect((await second).applied.map((m) => m.name)).toEqual([
+      "SlowData1800000000001",
+      "After1800000000002",
+    ]);
+    await expectExactlyOnce(db);
+  }, 20_000);
+
+  test("idle_session_timeout shorter than a slow data migration: a second migrator waits, nothing applies twice", async () => {
+    const db = await freshDatabase();
+    await query(db, `ALTER DATABASE "${db.database}" SET idle_session_timeout = '700ms'`);
+    const first = runMigrations(await dataSource(db), { lockTimeoutMs: 30_000 });
+    await until(db, IN_SLEEP);
+    const second = runMigrations(await dataSource(db), { lockTimeoutMs: 30_000 });
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.applied.map((m) => m.name)).toEqual(MIGRATIONS.map((m) => m.name));
+    expect(b.applied).toEqual([]);
+    await expectExactlyOnce(db);
+  }, 20_000);
+
+  test("a server restart between two migrations: the first stays applied, the run stops with exit 9, the next run finishes", async () => {
+    const server = await startThrowawayServer("restart");
+    try {
+      const client = server.client();
+      await client.connect();
+      await client.query("CREATE DATABASE restart_test");
+      await client.end();
+      const { port, user, password } = server.options;
+      const db = { host: "127.0.0.1", port, user, password, database: "restart_test" };
+      // The second migration's up() waits for the test: the first is committed, the second has
+      // claimed its row and sent nothing else, when the server goes away.
+      let reached!: () => void;
+      let proceed!: () => void;
+      const atSecond = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        proceed = resolve;
+      });
+      class Paused1800000000001 extends SlowData1800000000001 {
+        override name = "SlowData1800000000001";
+        override async up(q: QueryRunner) {
+          reached();
+          await released;
+          await q.query(`INSERT INTO "effects" VALUES ('slow')`);
+        }
+      }
+      const run = runMigrations(
+        await dataSource(db, [CreateEffects1800000000000, Paused1800000000001, After1800000000002]),
+      ).catch((error: unknown) => error);
+      await atSecond;
+      await server.stop();
+      await server.start();
+      proceed();
+      const failure = (await run) as MigrateError;
+      expect(failure).toMatchObject({ kind: "lock", exitCode: 9 });
+      expect(failure.message).toContain(
+        "(applied before it (and kept): CreateEffects1800000000000)",
+      );
+      expect(await query(db, "SELECT name FROM migrations")).toEqual([
+        { name: "CreateEffects1800000000000" },
+      ]);
+      const again = await runMigrations(await dataSource(db));
+      expect(again.applied.map((m) => m.name)).toEqual([
+        "SlowData1800000000001",
+        "After1800000000002",
+      ]);
+      expect(await query(db, "SELECT note FROM effects ORDER BY note")).toEqual([
+        { note: "after" },
+        { note: "slow" },
+      ]);
+    } finally {
+      await server.destroy();
+    }
+  }, 30_000);
+});
+
+describe("defence in depth: a migration claims its row before up() runs", () => {
+  test("a migration another session recorded meanwhile is not run again (the claim, not the lock, stops it)", async () => {
+    const db = await freshDatabase();
+    const ds = await dataSource(db);
+    await runMigrations(ds, {});
+    // Simulate a lost lock: this run read the migrations table before another session recorded
+    // the migration. Here: the row is removed from the view of the run by reverting it, then a
+    // "foreign" session applies it between this run's read and its claim.
+    await revertMigrations(ds, 1, {});
+    const foreign = new pg.Client(db);
+    await foreign.connect();
+    try {
+      await foreign.query("BEGIN");
+      await foreign.query(
+        `INSERT INTO migrations_ledger (name, checksum, applied_at) VALUES ('After1800000000002', NULL, now())`,
+      );
+      const run = runMigrations(ds, {}).catch((error: unknown) => error);
+      // The run's claim waits for the foreign transaction's row, then finds it committed.
+      await until(
+        db,
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "migrations_ledger"%'`,
+      );
+      await foreign.query(`INSERT INTO effects VALUES ('after')`);
+      await foreign.query(
+        `INSERT INTO migrations ("timestamp", name) VALUES (1800000000002, 'After1800000000002')`,
+      );
+      await foreign.query("COMMIT");
+      const failure = (await run) as MigrateError;
+      expect(failure).toBeInstanceOf(MigrateError);
+      expect(failure.kind).toBe("lock");
+      expect(failure.message).toContain(
+        "After1800000000002 was applied by another session while this run held the migration lock",
+      );
+    } finally {
+      await foreign.end();
+    }
+    await expectExactlyOnce(db);
+  });
+});
