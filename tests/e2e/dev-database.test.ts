@@ -41,6 +41,14 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     expect(again.exitCode).toBe(0);
     expect(again.stderr).not.toContain("Starting");
 
+    // Another password than the cluster's: the first fix offered keeps the data.
+    const wrong = await dev(cwd, ["migrate:show"], { ...env, AUDIT_DB_PASSWORD: "changed-pw" });
+    expect(wrong.exitCode).toBe(3);
+    const hint = wrong.stderr.indexOf("set AUDIT_DB_USER/AUDIT_DB_PASSWORD back");
+    expect(hint).toBeGreaterThan(0);
+    expect(wrong.stderr.indexOf("reset --yes")).toBeGreaterThan(hint);
+    expect(wrong.stderr).not.toContain("changed-pw");
+
     const logs = await dev(cwd, ["logs", "-n", "50"], env);
     expect(logs.exitCode).toBe(0);
     expect(logs.stdout).toContain("database system is ready to accept connections");
