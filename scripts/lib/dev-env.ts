@@ -142,10 +142,12 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
   if (running === env.connection.port) return;
   if (running === undefined) {
     // Before .data/ is touched: a cluster made for another server's credentials would outlive this.
-    if (!portIsFree(env.connection.port)) {
+    const { port } = env.connection;
+    if (!portIsFree(port)) {
+      const free = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => port + n).find(portIsFree);
       throw new MigrateError(
         "devServer",
-        `port ${env.connection.port} on 127.0.0.1 is taken by another program: set AUDIT_DB_PORT to a free port for the embedded server, or use that server with --db external`,
+        `port ${port} on 127.0.0.1 is taken by another program: set AUDIT_DB_PORT=${free ?? "<a free port>"} for the embedded server, or use that server with --db external`,
       );
     }
     const fresh = !env.embedded.isInitialised();

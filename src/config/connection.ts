@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import type { TlsOptions } from "node:tls";
 import { parse as parseConnectionString } from "pg-connection-string";
@@ -230,7 +231,24 @@ export function tlsOptions(ssl: SslSettings | undefined): false | TlsOptions {
   const parsed = parseConnectionString(`postgres://localhost/x?${params}`, {
     useLibpqCompat: true,
   });
-  return typeof parsed.ssl === "object" ? (parsed.ssl as TlsOptions) : false;
+  if (typeof parsed.ssl !== "object") return false;
+  const tls = parsed.ssl as TlsOptions;
+  // Checked here, so a wrong file is one line naming it rather than an OpenSSL error at connect.
+  const checks = [
+    ["rootCert", "sslrootcert", tls.ca, (pem: string) => new X509Certificate(pem)],
+    ["cert", "sslcert", tls.cert, (pem: string) => new X509Certificate(pem)],
+    ["key", "sslkey", tls.key, (pem: string) => createPrivateKey(pem)],
+  ] as const;
+  for (const [key, name, pem, check] of checks) {
+    if (typeof pem !== "string") continue;
+    try {
+      check(pem);
+    } catch {
+      const what = key === "key" ? "an unencrypted PEM private key" : "a PEM certificate";
+      throw new ConfigError(`the SSL file ${ssl[key]} (${name}) is not ${what}`);
+    }
+  }
+  return tls;
 }
 
 /**

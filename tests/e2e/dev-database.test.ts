@@ -41,6 +41,14 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     expect(again.exitCode).toBe(0);
     expect(again.stderr).not.toContain("Starting");
 
+    // Another password than the cluster's: the first fix offered keeps the data.
+    const wrong = await dev(cwd, ["migrate:show"], { ...env, AUDIT_DB_PASSWORD: "changed-pw" });
+    expect(wrong.exitCode).toBe(3);
+    const hint = wrong.stderr.indexOf("set AUDIT_DB_USER/AUDIT_DB_PASSWORD back");
+    expect(hint).toBeGreaterThan(0);
+    expect(wrong.stderr.indexOf("reset --yes")).toBeGreaterThan(hint);
+    expect(wrong.stderr).not.toContain("changed-pw");
+
     const logs = await dev(cwd, ["logs", "-n", "50"], env);
     expect(logs.exitCode).toBe(0);
     expect(logs.stdout).toContain("database system is ready to accept connections");
@@ -124,9 +132,13 @@ test("a port already in use: one line with the fix, exit 8, and .data/ left unto
       BACKUPCTL_DEV_DB: "embedded",
     });
     expect(result.exitCode).toBe(8);
-    expect(result.stderr).toBe(
-      `error: port ${busy.port} on 127.0.0.1 is taken by another program: set AUDIT_DB_PORT to a free port for the embedded server, or use that server with --db external\n`,
-    );
+    const fix =
+      /^error: port (\d+) on 127\.0\.0\.1 is taken by another program: set AUDIT_DB_PORT=(\d+) for the embedded server, or use that server with --db external\n$/.exec(
+        result.stderr,
+      );
+    expect(fix?.[1]).toBe(String(busy.port));
+    // The suggested port is one nothing listens on.
+    Bun.listen({ hostname: "127.0.0.1", port: Number(fix?.[2]), socket: { data() {} } }).stop(true);
     expect(existsSync(join(cwd, ".data"))).toBe(false);
   } finally {
     busy.stop(true);

@@ -14,6 +14,7 @@ import { throwawayServer } from "../../src/devdb/throwaway.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { projectCopy, run } from "../support/project.ts";
+import { testServerConnection } from "../support/server.ts";
 
 /**
  * One SSL-only PostgreSQL for this file: a certificate made here with openssl, and pg_hba.conf
@@ -154,6 +155,25 @@ describe("SSL, against a server that refuses plaintext", () => {
     expect(
       (await refusal({ DATABASE_URL: url("sslmode=disable"), PGSSLMODE: "require" })).kind,
     ).toBe("connect");
+  });
+
+  test("verify-full hands pg the certificate and keeps verification on", () => {
+    const options = buildDataSourceOptions({
+      NODE_ENV: "test",
+      DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "server.crt")}`),
+    });
+    const ssl = options.ssl as { ca?: string; rejectUnauthorized?: boolean };
+    expect(ssl.ca).toContain("BEGIN CERTIFICATE");
+    expect(ssl.rejectUnauthorized).not.toBe(false);
+  });
+
+  test("sslmode=require against a server without SSL: exit 3 and what to change", async () => {
+    const plain = testServerConnection();
+    const error = await refusal({ DATABASE_URL: `${connectionUrl(plain)}?sslmode=require` });
+    expect(error.kind).toBe("connect");
+    expect(error.message).toEndWith(
+      "the server does not support SSL: remove sslmode (or use sslmode=disable)",
+    );
   });
 
   test("a missing certificate file is a one-line configuration error naming it", () => {
