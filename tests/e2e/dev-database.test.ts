@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { DEV_DEFAULTS } from "../../src/config/connection.ts";
@@ -31,7 +32,7 @@ test("embedded dev database: started on demand, status, logs, reset, down", asyn
     expect(show.stderr).toContain(`Starting the embedded PostgreSQL on 127.0.0.1:${port}`);
     expect(await status()).toMatchObject({
       engine: "embedded",
-      why: "no Docker engine answers",
+      why: "BACKUPCTL_DEV_DB",
       running: true,
       reachable: true,
       applied: 0,
@@ -170,6 +171,14 @@ test("DATABASE_URL alone means that server: no embedded cluster, status says why
   const byHost = { AUDIT_DB_HOST: "127.0.0.1", AUDIT_DB_PORT: String(db.port) };
   const hostStatus = JSON.parse((await dev(cwd, ["status", "--json"], byHost)).stdout);
   expect(hostStatus).toMatchObject({ engine: "external", why: "AUDIT_DB_HOST is set" });
+  // Nothing named and no docker command at all: auto picks the embedded server.
+  const bunOnly = await mkdtemp(join(tmpdir(), "path-"));
+  await symlink(process.execPath, join(bunOnly, "bun"));
+  const auto = await dev(cwd, ["status", "--json"], { PATH: bunOnly });
+  expect(JSON.parse(auto.stdout)).toMatchObject({
+    engine: "embedded",
+    why: "no Docker engine answers",
+  });
   const forced = await dev(cwd, ["status", "--json"], { ...env, BACKUPCTL_DEV_DB: "embedded" });
   expect(JSON.parse(forced.stdout)).toMatchObject({
     engine: "embedded",
