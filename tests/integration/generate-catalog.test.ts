@@ -18,7 +18,7 @@ import {
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { runSquawk } from "../../scripts/lib/squawk.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
-import { describeChanges } from "../../src/migrate/catalog.ts";
+import { describeChanges, readCatalog } from "../../src/migrate/catalog.ts";
 import {
   diffSchema,
   type GeneratedMigration,
@@ -266,6 +266,13 @@ class SecondEntity {
   @Column({ type: "varchar" }) name: string;
 }
 
+@Entity("k_extension")
+class ExtensionTypes {
+  @PrimaryColumn("int") id: number;
+  @Column({ type: "citext", nullable: true }) email: string | null;
+  @Column({ type: "uuid", default: () => "uuid_generate_v4()" }) legacy: string;
+}
+
 @Entity("k_second_entity")
 class SecondEntityWithNote {
   @PrimaryColumn("int") id: number;
@@ -303,6 +310,7 @@ const AFTER = [
   Rename,
   NotNull,
   SecondEntity,
+  ExtensionTypes,
 ];
 
 // ── the run ────────────────────────────────────────────────────────────────────────────────────
@@ -346,6 +354,7 @@ let before: GeneratedMigration;
 let after: GeneratedMigration;
 let migrations: unknown[];
 let db: Awaited<ReturnType<typeof freshDatabase>>;
+let extensionsBeforeAfter: unknown[];
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -353,6 +362,10 @@ beforeAll(async () => {
   before = await generate(BEFORE, [], "Before", 1800000000000);
   const first = await load(before);
   await runMigrations(await open(BEFORE, [first]));
+  extensionsBeforeAfter = await query(
+    db,
+    "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'",
+  );
   await query(
     db,
     `INSERT INTO k_enum_added VALUES (1, 'b'); INSERT INTO k_check_edited VALUES (1, 1);
@@ -418,12 +431,20 @@ describe("generate, judged by the catalog, over the column kinds users write", (
     expect(after.source).toContain("current_database()");
   });
 
-  test("the connection installs no extension; uuid generation uses the built-in gen_random_uuid()", async () => {
-    expect(await query(db, "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")).toEqual(
-      [],
-    );
-    expect(after.source).toContain("gen_random_uuid()");
-    expect(after.source).not.toContain("uuid_generate_v4");
+  test("the connection installs no extension: the migration that needs one creates it, first", async () => {
+    expect(extensionsBeforeAfter).toEqual([]);
+    const installed = await query(db, "SELECT extname FROM pg_extension ORDER BY extname");
+    expect(installed.map((r) => r.extname)).toEqual(["citext", "plpgsql", "uuid-ossp"]);
+    expect(after.up.slice(0, 2).map((q) => q.query)).toEqual([
+      'CREATE EXTENSION IF NOT EXISTS "citext"',
+      'CREATE EXTENSION IF NOT EXISTS "uuid-ossp"',
+    ]);
+    expect(after.down.slice(-2).map((q) => q.query)).toEqual([
+      'DROP EXTENSION IF EXISTS "uuid-ossp"',
+      'DROP EXTENSION IF EXISTS "citext"',
+    ]);
+    // @PrimaryGeneratedColumn("uuid") and @Generated("uuid") use the built-in gen_random_uuid()
+    expect(after.source).toContain('"id" uuid NOT NULL DEFAULT gen_random_uuid()');
   });
 
   test("statements TypeORM proposes that change nothing are left out of the file", async () => {
@@ -495,5 +516,28 @@ describe("generate, judged by the catalog, over the column kinds users write", (
     expect((await query(db, "SELECT old_name FROM k_rename"))[0]).toEqual({ old_name: "kept" });
     await runMigrations(ds);
     expect(await rows()).toEqual([up]);
+  });
+
+  test("a difference it cannot write is refused (exit 15) with the difference, and the database is left as it was", async () => {
+    const other = await freshDatabase();
+    await query(
+      other,
+      `CREATE TABLE "k_second_entity" ("id" integer PRIMARY KEY, "name" varchar NOT NULL)`,
+    );
+    await query(other, `CREATE VIEW "k_report" AS SELECT count(*) AS n FROM "k_second_entity"`);
+    const ds = new DataSource({
+      ...buildDataSourceOptions({ NODE_ENV: "test" }, other),
+      entities: [SecondEntityWithNote],
+      migrations: [],
+    });
+    await ds.initialize();
+    opened.push(ds);
+    const catalog = await readCatalog(ds);
+    const refused = generateMigration(ds, "AddNote", { base, entities: ds });
+    await expect(refused).rejects.toMatchObject({ kind: "generateRefused", exitCode: 15 });
+    await expect(refused).rejects.toThrow(
+      /view k_report\n {2}record has: {6}\(none\)\n {2}migrations have: .*count\(\*\)[\s\S]*migrate:create/,
+    );
+    expect(await readCatalog(ds)).toEqual(catalog);
   });
 });
