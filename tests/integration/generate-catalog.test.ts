@@ -8,6 +8,7 @@ import {
   DataSource,
   Entity,
   Generated,
+  getMetadataArgsStorage,
   Index,
   PrimaryColumn,
   PrimaryGeneratedColumn,
@@ -18,13 +19,13 @@ import {
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { runSquawk } from "../../scripts/lib/squawk.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
-import { describeChanges, readCatalog } from "../../src/migrate/catalog.ts";
+import { type CatalogChange, describeChanges, readCatalog } from "../../src/migrate/catalog.ts";
 import {
   diffSchema,
   type GeneratedMigration,
   generateMigration,
 } from "../../src/migrate/generate.ts";
-import { inspectMigrations } from "../../src/migrate/inspect.ts";
+import { type Inspection, inspectMigrations } from "../../src/migrate/inspect.ts";
 import { judgeSchema } from "../../src/migrate/judge.ts";
 import { lintFindings } from "../../src/migrate/lint.ts";
 import { revertLast } from "../../src/migrate/revert.ts";
@@ -280,38 +281,43 @@ class SecondEntityWithNote {
   @Column({ type: "text", nullable: true }) note: string | null;
 }
 
-const AFTER = [
-  EnumDefaultName,
-  EnumNamed,
-  EnumAdded,
-  EnumRenamed,
-  DefaultFunction,
-  DefaultCurrentTimestamp3,
-  DefaultExpression,
-  DefaultJsonObject,
-  DefaultJsonString,
-  DefaultArray,
-  DefaultSimple,
-  NumericPrecision,
-  VarcharLength,
-  IntArray,
-  UuidDefault,
-  UuidGenerated,
-  CommentQuoted,
-  PartialIndex,
-  UniqueNamed,
-  UniqueRenamed,
-  CheckNamed,
-  CheckEdited,
-  UpdateDate,
-  Version,
-  GeneratedStored,
-  TypeChange,
-  Rename,
-  NotNull,
-  SecondEntity,
-  ExtensionTypes,
+/** The kinds, one row each: what a user writes, and the entity that writes it. */
+const KINDS: [kind: string, entity: new () => unknown][] = [
+  ["enum whose enumName is TypeORM's default name (#10418)", EnumDefaultName],
+  ["enum with a name of its own", EnumNamed],
+  ["enum values added", EnumAdded],
+  ["enum renamed", EnumRenamed],
+  ["default: a function, now()", DefaultFunction],
+  ["default: CURRENT_TIMESTAMP(3) on timestamptz(3)", DefaultCurrentTimestamp3],
+  ["default: an expression, now() + interval (#3076)", DefaultExpression],
+  ["default: a JSON object", DefaultJsonObject],
+  ["default: a non-empty JSON string on jsonb (#10038)", DefaultJsonString],
+  ["default: an empty array", DefaultArray],
+  ["defaults: boolean, integer, string", DefaultSimple],
+  ["numeric precision and scale", NumericPrecision],
+  ["varchar length changed", VarcharLength],
+  ["integer array", IntArray],
+  ["gen_random_uuid() on a non-key column (#9750)", UuidDefault],
+  ['@PrimaryGeneratedColumn("uuid") and @Generated("uuid")', UuidGenerated],
+  ["comment with quotes", CommentQuoted],
+  ["partial index", PartialIndex],
+  ["@Unique with a given name (kept, not hashed)", UniqueNamed],
+  ["@Unique renamed", UniqueRenamed],
+  ["@Check", CheckNamed],
+  ["@Check edited after it was applied (#11714)", CheckEdited],
+  ["@UpdateDateColumn", UpdateDate],
+  ["@VersionColumn added to a table with rows", Version],
+  ["generated STORED column", GeneratedStored],
+  ["type change bigint → numeric with rows", TypeChange],
+  ["column renamed with rows", Rename],
+  ["NOT NULL column without a default, backfilled", NotNull],
+  ["a second entity", SecondEntity],
+  ["types and functions from extensions (citext, uuid_generate_v4())", ExtensionTypes],
 ];
+const AFTER = KINDS.map(([, entity]) => entity);
+
+const tableOf = (entity: unknown) =>
+  getMetadataArgsStorage().tables.find((t) => t.target === entity)?.name ?? "";
 
 // ── the run ────────────────────────────────────────────────────────────────────────────────────
 const dir = await mkdtemp(join(tmpdir(), "generate-catalog-"));
@@ -355,6 +361,8 @@ let after: GeneratedMigration;
 let migrations: unknown[];
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let extensionsBeforeAfter: unknown[];
+let changes: CatalogChange[];
+let inspections: Inspection[];
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -375,7 +383,17 @@ beforeAll(async () => {
   );
   after = await generate(AFTER, [first], "After", 1800000000001);
   migrations = [first, await load(after)];
-  await runMigrations(await open(AFTER, migrations));
+  const ds = await open(AFTER, migrations);
+  await runMigrations(ds);
+  changes = (await judgeSchema(base, ds, ds)).changes;
+  const scratch = new DataSource({
+    ...buildDataSourceOptions({ NODE_ENV: "test" }, await freshDatabase()),
+    entities: AFTER,
+    migrations: migrations as never,
+  });
+  await scratch.initialize();
+  opened.push(scratch);
+  inspections = await inspectMigrations(scratch);
 }, 60_000);
 
 afterAll(async () => {
@@ -383,9 +401,18 @@ afterAll(async () => {
 });
 
 describe("generate, judged by the catalog, over the column kinds users write", () => {
-  test("check is clean after run: the record's catalog equals the migrations' catalog", async () => {
-    const ds = await open(AFTER, migrations);
-    const { changes } = await judgeSchema(base, ds, ds);
+  test.each(KINDS)("%s: generated, run, check and verify clean", (_kind, entity) => {
+    const table = tableOf(entity);
+    expect(table).toStartWith("k_");
+    const mentions = (line: string) => new RegExp(`\\b${table}\\b`).test(line);
+    // check: the record's catalog equals the migrations' catalog for this table
+    expect(describeChanges(changes).filter(mentions)).toEqual([]);
+    expect([...after.up, ...before.up].some((q) => mentions(q.query))).toBe(true);
+    // verify: each down() restores it
+    expect(inspections.flatMap((i) => i.difference).filter(mentions)).toEqual([]);
+  });
+
+  test("check is clean after run: the record's catalog equals the migrations' catalog", () => {
     expect(describeChanges(changes)).toEqual([]);
   });
 
@@ -402,15 +429,6 @@ describe("generate, judged by the catalog, over the column kinds users write", (
   });
 
   test("verify is clean: each down() restores the catalog, on a scratch database", async () => {
-    const scratch = await freshDatabase();
-    const ds = new DataSource({
-      ...buildDataSourceOptions({ NODE_ENV: "test" }, scratch),
-      entities: AFTER,
-      migrations: migrations as never,
-    });
-    await ds.initialize();
-    opened.push(ds);
-    const inspections = await inspectMigrations(ds);
     expect(inspections.map((i) => [i.name, i.error, i.difference])).toEqual([
       ["Before1800000000000", undefined, []],
       ["After1800000000001", undefined, []],
