@@ -564,13 +564,13 @@ const main = defineCommand({
           detail: `${(applyMedian("TypeORM CLI under ts-node (today)") / applyMedian("dist/migrator run")).toFixed(1)}×`,
         },
         {
-          what: "warm migrate:generate --check under 2 s",
-          ok: median(warm.rows[0]?.runs ?? []) < 2000,
+          what: "warm migrate:generate --check under 1 s",
+          ok: median(warm.rows[0]?.runs ?? []) < 1000,
           detail: fmt(median(warm.rows[0]?.runs ?? [])),
         },
         {
-          what: "migrate:check on the project under 5 s",
-          ok: median(check.rows[0]?.runs ?? []) < 5000,
+          what: "migrate:check on the project under 3 s",
+          ok: median(check.rows[0]?.runs ?? []) < 3000,
           detail: fmt(median(check.rows[0]?.runs ?? [])),
         },
       ];

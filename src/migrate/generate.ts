@@ -246,7 +246,7 @@ async function attempt(runner: QueryRunner, sql: string, parameters?: unknown[])
   try {
     await runner.query(sql, parameters);
   } catch (error) {
-    throw refuse(`the statement ${sql} fails on the shadow database: ${firstLine(error)}`);
+    throw refuse(`the statement ${sql} fails when tried (and rolled back): ${firstLine(error)}`);
   }
 }
 
