@@ -189,6 +189,10 @@ export async function generateMigration(
         upStatements.map(toStatement),
         down.kept.map(plain).map(toStatement),
         allowed,
+        {
+          up: conversionReview(upStatements),
+          down: conversionReview(down.kept),
+        },
       ),
       up: upStatements,
       down: down.kept.map(plain),
@@ -248,6 +252,22 @@ async function attempt(runner: QueryRunner, sql: string, parameters?: unknown[])
   } catch (error) {
     throw refuse(`the statement ${sql} fails when tried (and rolled back): ${firstLine(error)}`);
   }
+}
+
+const RETYPE = /^ALTER TABLE "((?:[^"]|"")+)" ALTER COLUMN "((?:[^"]|"")+)" TYPE .+ USING /;
+
+/**
+ * Columns this direction converts in place (ALTER COLUMN … TYPE … USING): the data-loss gate stops
+ * a type change on a column with values unless the migration gives a reason. generate writes the
+ * conversion itself, instead of TypeORM's drop and add, so it says so, for the reviewer to check.
+ */
+function conversionReview(statements: readonly SchemaQuery[]): string | undefined {
+  const columns = statements.flatMap((q) => {
+    const m = RETYPE.exec(q.query);
+    return m ? [`${m[1]}.${m[2]}`.replace(/""/g, '"')] : [];
+  });
+  if (columns.length === 0) return undefined;
+  return `written by migrate:generate: converts ${[...new Set(columns)].join(", ")} in place with a cast (USING), never dropped; a value the cast cannot keep fails the migration, or is rounded or truncated (review)`;
 }
 
 const ADD_COLUMN = /^ALTER TABLE ("(?:[^"]|"")+") ADD ("(?:[^"]|"")+") /;
@@ -346,11 +366,22 @@ const LINE_WIDTH = 100;
 /** One statement as source lines (relative indentation; SQL inside the literal is left as is). */
 function toStatement(q: SchemaQuery): string[] {
   const sql = `\`${escapeTemplateLiteral(q.query)}\``;
-  const params = q.parameters?.length ? JSON.stringify(q.parameters) : undefined;
+  const params = q.parameters?.length
+    ? `[${q.parameters.map(sourceLiteral).join(", ")}]`
+    : undefined;
   const oneLine = `await queryRunner.query(${params ? `${sql}, ${params}` : sql});`;
   if (`    ${oneLine}`.length <= LINE_WIDTH) return [oneLine];
   const args = params ? [sql, params] : [sql];
   return ["await queryRunner.query(", ...args.map((arg) => `  ${arg},`), ");"];
+}
+
+/** A value as biome writes it: double quotes, unless single ones need fewer escapes. */
+function sourceLiteral(value: unknown): string {
+  if (typeof value !== "string") return JSON.stringify(value);
+  const doubles = (value.match(/"/g) ?? []).length;
+  const singles = (value.match(/'/g) ?? []).length;
+  if (doubles <= singles) return JSON.stringify(value);
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
 }
 
 function escapeTemplateLiteral(text: string): string {
@@ -362,17 +393,25 @@ function renderMigration(
   up: string[][],
   down: string[][],
   header: string[] = [],
+  review: { up?: string | undefined; down?: string | undefined } = {},
 ): string {
   const body = (statements: string[][]) =>
     statements
       .flat()
       .map((line) => `    ${line}`)
       .join("\n");
+  const reasons = (["up", "down"] as const).flatMap((direction) => {
+    const reason = review[direction];
+    return reason ? [`    ${direction}: ${JSON.stringify(reason)},`] : [];
+  });
+  const allowDataLoss = reasons.length
+    ? `\n  // The data-loss gate's reviewed exception: read it before running this migration.\n  allowDataLoss = {\n${reasons.join("\n")}\n  };\n`
+    : "";
   return `import type { MigrationInterface, QueryRunner } from "typeorm";
 ${header.map((line) => `${line}\n`).join("")}
 export class ${className} implements MigrationInterface {
   name = "${className}";
-
+${allowDataLoss}
   public async up(queryRunner: QueryRunner): Promise<void> {
 ${body(up)}
   }
