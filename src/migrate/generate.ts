@@ -21,6 +21,9 @@ export interface SchemaQuery {
   parameters?: unknown[];
 }
 
+/** A draft statement with the index of the up/down pair it belongs to, when TypeORM paired them. */
+type DraftQuery = SchemaQuery & { pair?: number };
+
 export interface SchemaDiff {
   /** Statements that bring the database to the record, in order. */
   up: SchemaQuery[];
@@ -117,12 +120,26 @@ export async function generateMigration(
     );
   }
   const database = String(target.options.database);
-  const rewritten = rewriteDraft(draft, record, start, options.backfill, database);
+  // TypeORM pushes each up statement with the one that undoes it: with equal counts, the i-th up
+  // pairs with the i-th down from the end, so a spurious up statement takes its down along.
+  const paired = draft.up.length === draft.down.length;
+  const tagged: { up: DraftQuery[]; down: DraftQuery[] } = {
+    up: draft.up.map((q, i) => (paired ? { ...q, pair: i } : q)),
+    down: draft.down.map((q, i) => (paired ? { ...q, pair: draft.down.length - 1 - i } : q)),
+  };
+  const rewritten = rewriteDraft(tagged, record, start, options.backfill, database);
+  // Extensions the record needs come first: TypeORM's statements may use their types.
+  const extensions = recordChanges(record, start).filter(
+    (c) => c.key.startsWith("extension ") && c.right === undefined,
+  );
+  const { fixes: prelude } = fixesFor(extensions, start);
   const runner = target.createQueryRunner();
   try {
     await runner.startTransaction();
     await ensureMetadataTable(target, runner);
-    const up = await trial(runner, rewritten.up, start);
+    for (const fix of prelude) for (const sql of fix.up) await attempt(runner, sql);
+    const afterPrelude = prelude.length ? await readCatalog(runner) : start;
+    const up = await trial(runner, rewritten.up, afterPrelude);
     let now = up.end;
     const fixes: Fix[] = [];
     for (let round = 0; round < 3; round++) {
@@ -139,14 +156,21 @@ export async function generateMigration(
       );
     }
     const fixDown = fixes.toReversed().flatMap((f) => f.down.map((query) => ({ query })));
-    const down = await trial(runner, [...fixDown, ...rewritten.down], now);
+    const preludeDown = prelude.toReversed().flatMap((f) => f.down.map((query) => ({ query })));
+    const leftOut = new Set(rewritten.up.filter((q) => !up.kept.includes(q)).map((q) => q.pair));
+    const draftDown = rewritten.down.filter((q) => q.pair === undefined || !leftOut.has(q.pair));
+    const down = await trial(runner, [...fixDown, ...draftDown, ...preludeDown], now);
     const unrestored = catalogChanges(start, down.end);
     if (unrestored.length > 0) {
       throw refuse(
         `the down() drafted for this change does not restore the schema:\n${describeChanges(unrestored, ["before up() there was", "after down() there is"]).join("\n")}\n`,
       );
     }
-    const upStatements = [...up.kept, ...fixes.flatMap((f) => f.up.map((query) => ({ query })))];
+    const upStatements = [
+      ...prelude.flatMap((f) => f.up.map((query) => ({ query }))),
+      ...up.kept.map(plain),
+      ...fixes.flatMap((f) => f.up.map((query) => ({ query }))),
+    ];
     const hits = options.lint ? await options.lint(upStatements.map((q) => q.query)) : [];
     const lint = hits.map((hit) => ({
       ...hit,
@@ -163,12 +187,16 @@ export async function generateMigration(
       source: renderMigration(
         file.className,
         upStatements.map(toStatement),
-        down.kept.map(toStatement),
+        down.kept.map(plain).map(toStatement),
         allowed,
+        {
+          up: conversionReview(upStatements),
+          down: conversionReview(down.kept),
+        },
       ),
       up: upStatements,
-      down: down.kept,
-      spurious: draft.up.length - up.kept.length + rewritten.replaced,
+      down: down.kept.map(plain),
+      spurious: rewritten.up.length - up.kept.length + rewritten.replaced,
       added: upStatements.length - up.kept.length,
       warnings: fixes.flatMap((f) => (f.warning ? [f.warning] : [])),
       lint,
@@ -177,6 +205,10 @@ export async function generateMigration(
     if (runner.isTransactionActive) await runner.rollbackTransaction();
     await runner.release();
   }
+}
+
+function plain({ query, parameters }: DraftQuery): SchemaQuery {
+  return parameters ? { query, parameters } : { query };
 }
 
 const DDL = /^\s*(CREATE|ALTER|DROP|COMMENT)\b/i;
@@ -188,9 +220,9 @@ const DDL = /^\s*(CREATE|ALTER|DROP|COMMENT)\b/i;
  */
 async function trial(
   runner: QueryRunner,
-  statements: readonly SchemaQuery[],
+  statements: readonly DraftQuery[],
   start: Catalog,
-): Promise<{ kept: SchemaQuery[]; end: Catalog }> {
+): Promise<{ kept: DraftQuery[]; end: Catalog }> {
   const snapshots = [catalogLines(start).join("\n")];
   let end = start;
   for (const statement of statements) {
@@ -198,7 +230,7 @@ async function trial(
     end = await readCatalog(runner);
     snapshots.push(catalogLines(end).join("\n"));
   }
-  const kept: SchemaQuery[] = [];
+  const kept: DraftQuery[] = [];
   for (let i = 0; i < statements.length; ) {
     let skipTo = -1;
     for (let j = statements.length - 1; j >= i; j--) {
@@ -209,7 +241,7 @@ async function trial(
       }
     }
     if (skipTo >= 0) i = skipTo;
-    else kept.push(statements[i++] as SchemaQuery);
+    else kept.push(statements[i++] as DraftQuery);
   }
   return { kept, end };
 }
@@ -218,8 +250,24 @@ async function attempt(runner: QueryRunner, sql: string, parameters?: unknown[])
   try {
     await runner.query(sql, parameters);
   } catch (error) {
-    throw refuse(`the statement ${sql} fails on the shadow database: ${firstLine(error)}`);
+    throw refuse(`the statement ${sql} fails when tried (and rolled back): ${firstLine(error)}`);
   }
+}
+
+const RETYPE = /^ALTER TABLE "((?:[^"]|"")+)" ALTER COLUMN "((?:[^"]|"")+)" TYPE .+ USING /;
+
+/**
+ * Columns this direction converts in place (ALTER COLUMN … TYPE … USING): the data-loss gate stops
+ * a type change on a column with values unless the migration gives a reason. generate writes the
+ * conversion itself, instead of TypeORM's drop and add, so it says so, for the reviewer to check.
+ */
+function conversionReview(statements: readonly SchemaQuery[]): string | undefined {
+  const columns = statements.flatMap((q) => {
+    const m = RETYPE.exec(q.query);
+    return m ? [`${m[1]}.${m[2]}`.replace(/""/g, '"')] : [];
+  });
+  if (columns.length === 0) return undefined;
+  return `written by migrate:generate: converts ${[...new Set(columns)].join(", ")} in place with a cast (USING), never dropped; a value the cast cannot keep fails the migration, or is rounded or truncated (review)`;
 }
 
 const ADD_COLUMN = /^ALTER TABLE ("(?:[^"]|"")+") ADD ("(?:[^"]|"")+") /;
@@ -232,13 +280,13 @@ const DROP_COLUMN = /^ALTER TABLE ("(?:[^"]|"")+") DROP COLUMN ("(?:[^"]|"")+")$
  * TypeORM puts in its metadata rows, becomes current_database().
  */
 function rewriteDraft(
-  draft: SchemaDiff,
+  draft: { up: DraftQuery[]; down: DraftQuery[] },
   record: Catalog,
   start: Catalog,
   backfill: string | undefined,
   database: string,
-): SchemaDiff & { replaced: number } {
-  const pairs = (statements: SchemaQuery[]) => {
+): { up: DraftQuery[]; down: DraftQuery[]; replaced: number } {
+  const pairs = (statements: DraftQuery[]) => {
     const added = new Set(statements.map((q) => ADD_COLUMN.exec(q.query)?.slice(1, 3).join(".")));
     const dropped = new Set(
       statements.map((q) => DROP_COLUMN.exec(q.query)?.slice(1, 3).join(".")),
@@ -246,7 +294,7 @@ function rewriteDraft(
     return new Set([...added].filter((c) => c && dropped.has(c)));
   };
   const recreated = pairs(draft.up);
-  const keep = (q: SchemaQuery) => {
+  const keep = (q: DraftQuery) => {
     const column = (ADD_COLUMN.exec(q.query) ?? DROP_COLUMN.exec(q.query))?.slice(1, 3).join(".");
     return !(column && recreated.has(column));
   };
@@ -277,7 +325,7 @@ function rewriteDraft(
         : [q],
     );
   }
-  const portable = (q: SchemaQuery): SchemaQuery => withoutDatabaseName(q, database);
+  const portable = (q: DraftQuery): DraftQuery => withoutDatabaseName(q, database);
   return {
     up: up.map(portable),
     down: down.map(portable),
@@ -289,7 +337,7 @@ function rewriteDraft(
  * TypeORM writes the database it diffed against (the shadow's name) into its typeorm_metadata
  * rows: that parameter becomes current_database(), so the migration holds no database name.
  */
-function withoutDatabaseName(q: SchemaQuery, database: string): SchemaQuery {
+function withoutDatabaseName(q: DraftQuery, database: string): DraftQuery {
   const index = q.parameters?.indexOf(database) ?? -1;
   if (!q.parameters || index < 0) return q;
   const n = index + 1;
@@ -297,7 +345,11 @@ function withoutDatabaseName(q: SchemaQuery, database: string): SchemaQuery {
     Number(d) === n ? "current_database()" : Number(d) > n ? `$${Number(d) - 1}` : `$${d}`,
   );
   const parameters = q.parameters.filter((_, i) => i !== index);
-  return withoutDatabaseName(parameters.length ? { query, parameters } : { query }, database);
+  const { parameters: _, ...rest } = q;
+  return withoutDatabaseName(
+    parameters.length ? { ...rest, query, parameters } : { ...rest, query },
+    database,
+  );
 }
 
 /** The blank template of `migrate:create`: both methods refuse to run until they are written. */
@@ -314,11 +366,22 @@ const LINE_WIDTH = 100;
 /** One statement as source lines (relative indentation; SQL inside the literal is left as is). */
 function toStatement(q: SchemaQuery): string[] {
   const sql = `\`${escapeTemplateLiteral(q.query)}\``;
-  const params = q.parameters?.length ? JSON.stringify(q.parameters) : undefined;
+  const params = q.parameters?.length
+    ? `[${q.parameters.map(sourceLiteral).join(", ")}]`
+    : undefined;
   const oneLine = `await queryRunner.query(${params ? `${sql}, ${params}` : sql});`;
   if (`    ${oneLine}`.length <= LINE_WIDTH) return [oneLine];
   const args = params ? [sql, params] : [sql];
   return ["await queryRunner.query(", ...args.map((arg) => `  ${arg},`), ");"];
+}
+
+/** A value as biome writes it: double quotes, unless single ones need fewer escapes. */
+function sourceLiteral(value: unknown): string {
+  if (typeof value !== "string") return JSON.stringify(value);
+  const doubles = (value.match(/"/g) ?? []).length;
+  const singles = (value.match(/'/g) ?? []).length;
+  if (doubles <= singles) return JSON.stringify(value);
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
 }
 
 function escapeTemplateLiteral(text: string): string {
@@ -330,17 +393,25 @@ function renderMigration(
   up: string[][],
   down: string[][],
   header: string[] = [],
+  review: { up?: string | undefined; down?: string | undefined } = {},
 ): string {
   const body = (statements: string[][]) =>
     statements
       .flat()
       .map((line) => `    ${line}`)
       .join("\n");
+  const reasons = (["up", "down"] as const).flatMap((direction) => {
+    const reason = review[direction];
+    return reason ? [`    ${direction}: ${JSON.stringify(reason)},`] : [];
+  });
+  const allowDataLoss = reasons.length
+    ? `\n  // The data-loss gate's reviewed exception: read it before running this migration.\n  allowDataLoss = {\n${reasons.join("\n")}\n  };\n`
+    : "";
   return `import type { MigrationInterface, QueryRunner } from "typeorm";
 ${header.map((line) => `${line}\n`).join("")}
 export class ${className} implements MigrationInterface {
   name = "${className}";
-
+${allowDataLoss}
   public async up(queryRunner: QueryRunner): Promise<void> {
 ${body(up)}
   }

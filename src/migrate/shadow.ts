@@ -164,17 +164,7 @@ export async function recordSchema(
 ): Promise<RecordSchema> {
   const database = `${RECORD_PREFIX}${hash(recordKey(entities))}`;
   const withEntities = { ...base, entities: entities.options.entities ?? [] };
-  const { warm } = await cachedDatabase(withEntities, database, async (dataSource) => {
-    try {
-      await dataSource.synchronize();
-    } catch (error) {
-      throw new MigrateError(
-        "usage",
-        `PostgreSQL cannot build the record's schema: ${firstLine(error)}`,
-        { cause: error },
-      );
-    }
-  });
+  const { warm } = await cachedDatabase(withEntities, database, synchronizeRecord);
   const client = pgClient(base, database);
   await client.connect();
   try {
@@ -184,6 +174,42 @@ export async function recordSchema(
     return { catalog, database, warm };
   } finally {
     await client.end();
+  }
+}
+
+/** Functions of extensions that entities name in defaults, by the extension that provides them. */
+const EXTENSION_FUNCTIONS: Record<string, string> = {
+  uuid_generate_v1: "uuid-ossp",
+  uuid_generate_v4: "uuid-ossp",
+  gen_random_bytes: "pgcrypto",
+  crypt: "pgcrypto",
+};
+
+/**
+ * Synchronizes the entities. The connection installs nothing, so a type or function the record
+ * needs from an extension (citext, uuid_generate_v4()) fails the first time: that extension is
+ * then created, and the catalog lists it, so generate writes it into the migration.
+ */
+async function synchronizeRecord(dataSource: DataSource): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await dataSource.synchronize();
+      return;
+    } catch (error) {
+      const message = firstLine(error);
+      const wanted =
+        /type "(?:public\.)?([\w-]+)" does not exist/.exec(message)?.[1] ??
+        EXTENSION_FUNCTIONS[/function (?:public\.)?(\w+)\(/.exec(message)?.[1] ?? ""];
+      const available: unknown[] = wanted
+        ? await dataSource.query("SELECT 1 FROM pg_available_extensions WHERE name = $1", [wanted])
+        : [];
+      if (attempt >= 5 || available.length === 0) {
+        throw new MigrateError("usage", `PostgreSQL cannot build the record's schema: ${message}`, {
+          cause: error,
+        });
+      }
+      await dataSource.query(`CREATE EXTENSION IF NOT EXISTS "${wanted}"`);
+    }
   }
 }
 

@@ -239,6 +239,13 @@ describe("migrate:generate", () => {
     const source = await Bun.file(resolve(cwd, generated.stdout.trim())).text();
     expect(source).toContain("// squawk-ignore changing-column-type: the record changes the type");
     expect(source).toContain('TYPE bigint USING "duration_ms"::bigint');
+    // the data-loss gate's exception for the conversion, both ways, with its reason
+    expect(source).toContain(
+      'up: "written by migrate:generate: converts backup_log.duration_ms in place with a cast (USING)',
+    );
+    expect(source).toMatch(
+      / {4}down: "written by migrate:generate: converts backup_log\.duration_ms/,
+    );
     // generate → review/check → run: the file passes every check before it is applied
     expect((await cli("migrate:check")).exitCode).toBe(0);
     expect((await cli("migrate:run")).exitCode).toBe(0);
