@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -299,6 +299,25 @@ describe("without the audit database", () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toEqual({ id: recorded.id, status: "success" });
   });
+});
+
+test("a full disk under the fallback file: the run is printed, not lost; exit 23", async () => {
+  const db = await migratedDatabase();
+  const offline = await workspace(unreachableUrl(db));
+  await mkdir(offline.stateDir, { recursive: true });
+  // Every write to /dev/full fails with ENOSPC, as on a full disk.
+  await symlink("/dev/full", join(offline.stateDir, "audit-fallback.jsonl"));
+  const result = await offline.backupctl(["run", "shop"]);
+  expect(result.exitCode).toBe(23);
+  const [error = ""] = errorLines(result.stderr);
+  expect(errorLines(result.stderr)).toHaveLength(1);
+  expect(error).toMatch(
+    /^error: run [0-9a-f-]{36} of shop could not be recorded: the audit log is unavailable \(cannot connect to postgres:\/\/.*\) and .*audit-fallback\.jsonl cannot be written \(ENOSPC: no space left on device.*\); the run: \{/,
+  );
+  const recorded = JSON.parse(error.slice(error.indexOf("; the run: ") + "; the run: ".length));
+  expect(recorded).toMatchObject({ projectName: "shop", status: "success", dumpSizeBytes: 9 });
+  expect(result.stderr).not.toContain(db.password);
+  expect(await readFile(join(offline.configDir, "backups", "shop.dump"), "utf8")).toBe("dump-data");
 });
 
 describe("backupctl health", () => {
