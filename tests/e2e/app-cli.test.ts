@@ -207,6 +207,49 @@ describe("backupctl run, status, logs", () => {
   });
 });
 
+/** True while the process exists and is not a zombie (this sandbox's pid 1 may not reap). */
+async function processRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+}
+
+test("kill -9 of backupctl run ends the command's whole process group", async () => {
+  const db = await migratedDatabase();
+  const projects = `projects:
+  - name: hang
+    command: sleep 300 & echo "$$ $!" > pids.tmp; mv pids.tmp pids; wait
+    output: hang.dump
+`;
+  const { env, configDir } = await workspace(connectionUrl(db), projects);
+  const backupctl = Bun.spawn([process.execPath, MAIN, "run", "hang"], {
+    cwd: project,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const pidsFile = join(configDir, "pids");
+  const deadline = Date.now() + 8000;
+  while (!(await Bun.file(pidsFile).exists())) {
+    if (Date.now() > deadline) throw new Error("the command never started");
+    await Bun.sleep(20);
+  }
+  const pids = (await readFile(pidsFile, "utf8")).trim().split(" ").map(Number);
+  expect(pids).toHaveLength(2);
+  for (const pid of pids) expect(await processRunning(pid)).toBe(true);
+
+  backupctl.kill("SIGKILL");
+  expect(await backupctl.exited).toBe(137);
+  const gone = Date.now() + 5000;
+  while ((await Promise.all(pids.map(processRunning))).some(Boolean)) {
+    if (Date.now() > gone) {
+      for (const pid of pids) process.kill(pid, "SIGKILL"); // don't leave them behind
+      throw new Error(`the command's processes ${pids.join(", ")} outlived backupctl`);
+    }
+    await Bun.sleep(20);
+  }
+  // The waits above are bounded (8 s, 5 s): the cleanup must run before the test times out.
+}, 20_000);
+
 describe("usage and configuration errors (exit 2, one error line)", () => {
   test.each([
     [["run"], "error: which project? give its name, or --all"],
