@@ -51,7 +51,9 @@ export class AuditFallbackFile {
    */
   async drain(replay: (line: string, lineNumber: number) => Promise<LineVerdict>): Promise<number> {
     return this.locked(async () => {
-      const text = await readFile(this.path, "utf8").catch(ignoreMissing);
+      const text = await fileStep(this.path, () =>
+        readFile(this.path, "utf8").catch(ignoreMissing),
+      );
       if (!text) return 0;
       const lines = text
         .split("\n")
@@ -67,8 +69,10 @@ export class AuditFallbackFile {
         if (verdict === "stop") stopped = true;
       }
       // Set aside before the rewrite drops them: a crash in between repeats a line, never loses one.
-      if (corrupt.length > 0) await appendFile(this.corruptPath, toLines(corrupt));
-      await this.rewrite(kept);
+      await fileStep(this.path, async () => {
+        if (corrupt.length > 0) await appendFile(this.corruptPath, toLines(corrupt));
+        await this.rewrite(kept);
+      });
       return kept.length;
     });
   }
@@ -83,6 +87,26 @@ export class AuditFallbackFile {
   private locked<T>(work: () => Promise<T>): Promise<T> {
     // Appends are a few bytes and replays a few queries: waiting is cheaper than losing a run.
     return withLock(this.lockPath, work, { waitMs: 30_000 });
+  }
+}
+
+/**
+ * The fallback file could not be read or rewritten (full disk, permissions): the replay stopped,
+ * and the file is as it was, so the next replay does it again (replaying a run twice overwrites
+ * it with itself).
+ */
+export class FallbackFileError extends Error {
+  override name = "FallbackFileError";
+  constructor(path: string, cause: unknown) {
+    super(`cannot update ${path}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+async function fileStep<T>(path: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw new FallbackFileError(path, error);
   }
 }
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -342,6 +342,31 @@ describe("without the audit database", () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toEqual({ id: recorded.id, status: "success" });
   });
+});
+
+test("a fallback file that cannot be rewritten: the backup runs anyway, the replay waits", async () => {
+  const db = await migratedDatabase();
+  const offline = await workspace(unreachableUrl(db));
+  expect((await offline.backupctl(["run", "shop"])).exitCode).toBe(0);
+  const fallback = join(offline.stateDir, "audit-fallback.jsonl");
+  const saved = await readFile(fallback, "utf8");
+  // The replay writes the file aside, then renames it: a directory in the way makes that fail.
+  await mkdir(`${fallback}.next`);
+  const online = { ...offline.env, DATABASE_URL: connectionUrl(db) };
+  const blocked = await run([process.execPath, MAIN, "run", "shop"], { cwd: project, env: online });
+  expect(blocked.exitCode).toBe(0);
+  expect(blocked.stderr).toContain(
+    `warning: cannot update ${fallback}: EISDIR: illegal operation on a directory`,
+  );
+  expect(blocked.stderr).toContain(": its runs stay there for the next start");
+  expect(await readFile(fallback, "utf8")).toBe(saved);
+
+  await rm(`${fallback}.next`, { recursive: true });
+  const next = await run([process.execPath, MAIN, "run", "shop"], { cwd: project, env: online });
+  expect(next.exitCode).toBe(0);
+  expect(next.stderr).toContain(`replayed 1 run(s) from ${fallback}`);
+  // The run replayed twice is one row: three backups, three rows.
+  expect(await query(db, "SELECT id FROM backup_log")).toHaveLength(3);
 });
 
 test("a full disk under the fallback file: the run is printed, not lost; exit 23", async () => {

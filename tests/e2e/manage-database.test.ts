@@ -112,8 +112,7 @@ describe("deploy's backup before migrating, on a real database", () => {
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain("The audit database is new: nothing to back up");
     expect(backupFiles(setup.dir)).toEqual([]);
-    // A whole deploy: a dozen docker stand-in processes, slow on a loaded machine.
-  }, 15_000);
+  });
 
   test("a redeploy dumps the recorded runs before the migrator runs", async () => {
     const setup = await setupFor(await auditDatabase(pg15, "audit_redeploy"));
@@ -124,7 +123,7 @@ describe("deploy's backup before migrating, on a real database", () => {
     const sql = await gunzipText(join(setup.dir, "backups", file as string));
     expect(sql).toContain("orders");
     expect(sql).toContain("-- PostgreSQL database dump complete");
-  }, 15_000);
+  });
 });
 
 describe("backup-db", () => {
