@@ -123,11 +123,15 @@ function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   const chunks: Uint8Array[] = [];
   let kept = 0;
   let cut = false;
+  let ended = false;
   const reader = stream.getReader();
   const done = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        ended = true;
+        return;
+      }
       if (kept + value.length > limit) cut = true;
       if (kept < limit) {
         chunks.push(value.subarray(0, limit - kept));
@@ -139,7 +143,11 @@ function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   });
   return {
     done,
-    stop: () => void reader.cancel().catch(() => {}),
+    // Stopped before the end, the last line may be as incomplete as one cut at the limit.
+    stop: () => {
+      if (!ended) cut = true;
+      void reader.cancel().catch(() => {});
+    },
     text: () => {
       const text = Buffer.concat(chunks).toString("utf8");
       return cut ? text.slice(0, text.lastIndexOf("\n") + 1) : text;

@@ -248,6 +248,18 @@ describe("a failing run", () => {
     expect(run.errorMessage).toBe("exit code 1 (nothing on stderr)");
   });
 
+  test("a line still being written when stderr stops being read is left out, secret or not", async () => {
+    // A background child keeps stderr open after the shell exits, half-way through a password.
+    const run = await finished(
+      await runner({ secrets: [PASSWORD] }).run(
+        project({
+          command: `echo whole line >&2; (printf '${PASSWORD.slice(0, 9)}' >&2; sleep 2; printf '${PASSWORD.slice(9)}' >&2) & exit 1`,
+        }),
+      ),
+    );
+    expect(run.errorMessage).toBe("exit code 1: whole line");
+  });
+
   test("a timeout stops the whole process group and fails the dump", async () => {
     const pidFile = join(dir, "pid");
     const started = Date.now();
