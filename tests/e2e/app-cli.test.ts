@@ -296,6 +296,20 @@ describe("usage and configuration errors (exit 2, one error line)", () => {
     ]);
   });
 
+  test("a config file that cannot be read says why, in one line", async () => {
+    const { env, configDir } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+    const loop = join(configDir, "loop.yml");
+    await symlink(loop, loop);
+    const result = await run([process.execPath, MAIN, "run", "shop"], {
+      cwd: project,
+      env: { ...env, BACKUPCTL_CONFIG: loop },
+    });
+    expect(result.exitCode).toBe(2);
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(new RegExp(`^error: cannot read ${loop}: ELOOP`)),
+    ]);
+  });
+
   test("BACKUPCTL_CONFIG naming a directory says so", async () => {
     const { env, configDir } = await workspace("postgres://u:pw@127.0.0.1:1/x");
     const result = await run([process.execPath, MAIN, "run", "shop"], {
