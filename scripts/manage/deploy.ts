@@ -3,6 +3,12 @@ import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
+import {
+  auditDatabaseHasData,
+  backupBeforeMigrating,
+  displayPath,
+  restoreCommand,
+} from "./lib/backup.ts";
 import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, type ManageContext, parseEnvFile, SERVICES } from "./lib/context.ts";
 import { Executor, mustSucceed } from "./lib/executor.ts";
@@ -38,19 +44,34 @@ export const deploy = defineCommand({
     exec.step(`Starting ${SERVICES.db}`);
     await startHealthy(exec, ctx, SERVICES.db, wait);
 
+    // A redeploy migrates a database with history in it: back it up first, as upgrade does.
+    exec.step("Backing up the audit database if it already holds data");
+    exec.note("only when it already has tables (a redeploy); a first deploy has nothing to lose");
+    const backup = (await auditDatabaseHasData(exec, ctx))
+      ? await backupBeforeMigrating(exec, ctx)
+      : null;
+    if (!backup && !exec.dryRun) out.progress("The audit database is new: nothing to back up");
+    const restoreHint = backup
+      ? `. The database before this deploy is in ${displayPath(ctx, backup.path)}; to restore it: ${restoreCommand(ctx, backup.path)}`
+      : "";
+
     exec.step("Applying migrations");
     try {
       await runMigrator(exec, ctx);
     } catch (error) {
       if (error instanceof ManageError && error.failure === "migrationFailed") {
-        throw new ManageError("migrationFailed", `${error.message}; the app was not started`);
+        throw new ManageError(
+          "migrationFailed",
+          `${error.message}; the app was not started${restoreHint}`,
+        );
       }
       throw error;
     }
 
     exec.step(`Starting ${SERVICES.app}`);
     await startHealthy(exec, ctx, SERVICES.app, wait);
-    if (!exec.dryRun) out.success("Deployed: backupctl is running and healthy");
+    const backedUp = backup ? ` (backup: ${displayPath(ctx, backup.path)})` : "";
+    if (!exec.dryRun) out.success(`Deployed: backupctl is running and healthy${backedUp}`);
   },
 });
 

@@ -24,7 +24,7 @@ export const MANAGE_EXIT_CODES = {
   rolledBack: 32,
   /** upgrade/rollback: the previous images did not come back healthy either. Act now. */
   rollbackFailed: 33,
-  /** backup-db, or the backup step of upgrade/restore-db: pg_dump failed or wrote no full dump. */
+  /** backup-db, or the backup step of deploy/upgrade/restore-db: pg_dump failed or wrote no full dump. */
   backupFailed: 34,
   /** upgrade: uncommitted changes, not the top of its own git checkout, or no fast-forward pull. */
   gitRefused: 35,

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { out } from "../../src/cli/output.ts";
 import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
-import { type Backup, backupDatabase, displayPath, restoreCommand } from "./lib/backup.ts";
+import { type Backup, backupBeforeMigrating, displayPath, restoreCommand } from "./lib/backup.ts";
 import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, type ManageContext, SERVICES } from "./lib/context.ts";
 import { Executor, errorSummary, mustSucceed } from "./lib/executor.ts";
@@ -192,10 +192,5 @@ async function backUp(exec: Executor, ctx: ManageContext, wait: WaitOptions): Pr
       `cannot back up the audit database: ${error.message}; nothing was migrated (./manage deploy starts it)`,
     );
   }
-  try {
-    return await backupDatabase(exec, ctx);
-  } catch (error) {
-    if (!(error instanceof ManageError)) throw error;
-    throw new ManageError("backupFailed", `${error.message}; nothing was migrated`);
-  }
+  return backupBeforeMigrating(exec, ctx);
 }

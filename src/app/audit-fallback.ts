@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type BackupRun,
@@ -15,8 +15,15 @@ import { withLock } from "./file-lock.ts";
  *
  * Appending and replaying both hold a lock file: a replay rewrites the file, and a line appended
  * between its read and its rewrite would otherwise be lost.
+ *
+ * A crash or a full disk can leave a torn last line (no newline): an append then starts on a new
+ * line, and a replay moves lines that are not records to `<file>.corrupt`, once, so they neither
+ * block nor repeat. Each line `JSON.stringify(run)` writes starts with `{"id":`, which is how a
+ * record glued onto a torn line by an older version is found again.
  */
-export type LineVerdict = "replayed" | "keep" | "stop";
+export type LineVerdict = "replayed" | "keep" | "stop" | "corrupt";
+
+const RECORD_START = /(?=\{"id":)/;
 
 export class AuditFallbackFile {
   constructor(
@@ -24,31 +31,48 @@ export class AuditFallbackFile {
     private readonly lockPath: string,
   ) {}
 
+  /** Where lines that are not records are set aside. */
+  get corruptPath(): string {
+    return `${this.path}.corrupt`;
+  }
+
   async append(run: BackupRun): Promise<void> {
     await this.locked(async () => {
       await mkdir(dirname(this.path), { recursive: true });
-      await appendFile(this.path, `${JSON.stringify(run)}\n`);
+      const line = `${JSON.stringify(run)}\n`;
+      await appendFile(this.path, (await endsMidLine(this.path)) ? `\n${line}` : line);
     });
   }
 
   /**
    * Offers every line to `replay` in order, then keeps only the lines it did not take: "keep" keeps
-   * that line, "stop" keeps it and every line after it untouched (the database went away).
-   * Returns how many lines are kept.
+   * that line, "stop" keeps it and every line after it untouched (the database went away),
+   * "corrupt" moves it to `corruptPath`. Returns how many lines are kept.
    */
   async drain(replay: (line: string, lineNumber: number) => Promise<LineVerdict>): Promise<number> {
     return this.locked(async () => {
-      const text = await readFile(this.path, "utf8").catch(ignoreMissing);
+      const text = await fileStep(this.path, () =>
+        readFile(this.path, "utf8").catch(ignoreMissing),
+      );
       if (!text) return 0;
-      const lines = text.split("\n").filter((line) => line.trim() !== "");
+      const lines = text
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .flatMap(separateGlued);
       const kept: string[] = [];
+      const corrupt: string[] = [];
       let stopped = false;
       for (const [index, line] of lines.entries()) {
         const verdict = stopped ? "keep" : await replay(line, index + 1);
-        if (verdict !== "replayed") kept.push(line);
+        if (verdict === "keep" || verdict === "stop") kept.push(line);
+        if (verdict === "corrupt") corrupt.push(line);
         if (verdict === "stop") stopped = true;
       }
-      await this.rewrite(kept);
+      // Set aside before the rewrite drops them: a crash in between repeats a line, never loses one.
+      await fileStep(this.path, async () => {
+        if (corrupt.length > 0) await appendFile(this.corruptPath, toLines(corrupt));
+        await this.rewrite(kept);
+      });
       return kept.length;
     });
   }
@@ -56,13 +80,61 @@ export class AuditFallbackFile {
   private async rewrite(lines: string[]): Promise<void> {
     // Write aside, then rename: a crash mid-write leaves the old file, never half of a new one.
     const next = `${this.path}.next`;
-    await writeFile(next, lines.map((line) => `${line}\n`).join(""));
+    await writeFile(next, toLines(lines));
     await rename(next, this.path);
   }
 
   private locked<T>(work: () => Promise<T>): Promise<T> {
     // Appends are a few bytes and replays a few queries: waiting is cheaper than losing a run.
     return withLock(this.lockPath, work, { waitMs: 30_000 });
+  }
+}
+
+/**
+ * The fallback file could not be read or rewritten (full disk, permissions): the replay stopped,
+ * and the file is as it was, so the next replay does it again (replaying a run twice overwrites
+ * it with itself).
+ */
+export class FallbackFileError extends Error {
+  override name = "FallbackFileError";
+  constructor(path: string, cause: unknown) {
+    super(`cannot update ${path}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+async function fileStep<T>(path: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw new FallbackFileError(path, error);
+  }
+}
+
+function toLines(lines: readonly string[]): string {
+  return lines.map((line) => `${line}\n`).join("");
+}
+
+/** Whether the file's last byte is not a newline: the last line was torn (a crash, a full disk). */
+async function endsMidLine(path: string): Promise<boolean> {
+  const handle = await open(path, "r").catch(ignoreMissing);
+  if (!handle) return false;
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return false;
+    const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
+    return buffer[0] !== 0x0a;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A line that is not JSON may be a torn line with whole records glued onto it: split those off. */
+function separateGlued(line: string): string[] {
+  try {
+    JSON.parse(line);
+    return [line];
+  } catch {
+    return line.split(RECORD_START).filter((part) => part.trim() !== "");
   }
 }
 

@@ -20,6 +20,11 @@ export const APP_EXIT_CODES = {
   alreadyRunning: 21,
   /** `serve`: cannot listen: the port is in use, or the address is not one of this machine. */
   cannotListen: 22,
+  /**
+   * `run`: a backup ran but nothing could record it (audit log unavailable, fallback file not
+   * writable); the run is printed on stderr as JSON instead.
+   */
+  notRecorded: 23,
 } as const;
 
 export type AppFailure = Exclude<keyof typeof APP_EXIT_CODES, "ok">;

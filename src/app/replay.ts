@@ -27,9 +27,9 @@ export interface ReplayReport {
 }
 
 /**
- * Moves the fallback file's runs into the database, one line at a time; only lines written to the
- * database leave the file. A line that cannot be read stays (nothing is thrown away unseen); when
- * the database goes away, the rest stay for the next replay.
+ * Moves the fallback file's runs into the database, one line at a time. A line that is not a run
+ * (a torn line) is moved to the `.corrupt` file and reported this once; a run the database
+ * refuses stays; when the database goes away, the rest stay for the next replay.
  */
 export async function replayFallback(
   dataSource: DataSource,
@@ -42,8 +42,10 @@ export async function replayFallback(
     try {
       run = parseFallbackLine(line);
     } catch (error) {
-      problems.push(`line ${lineNumber}: ${(error as Error).message}`);
-      return "keep";
+      problems.push(
+        `line ${lineNumber} is not a run (${(error as Error).message}): moved to ${file.corruptPath}`,
+      );
+      return "corrupt";
     }
     try {
       await replayRuns(dataSource, [run]);

@@ -14,7 +14,28 @@ export type Clock = () => Date;
 export type RecordedIn = "database" | "fallback";
 
 export interface FallbackSink {
+  /** Where the runs go, for messages. */
+  readonly path: string;
   append(run: BackupRun): Promise<void>;
+}
+
+/**
+ * Neither the audit log nor the fallback file could record a finished run (the database is
+ * away and the disk is full or read-only). It carries the run, so the caller can still show it.
+ */
+export class RunNotRecordedError extends Error {
+  override name = "RunNotRecordedError";
+  constructor(
+    readonly run: BackupRun,
+    readonly auditUnavailable: string | null,
+    readonly fallbackPath: string,
+    cause: unknown,
+  ) {
+    super(
+      `run ${run.id} of ${run.projectName} could not be recorded: the audit log is unavailable (${auditUnavailable}) and ${fallbackPath} cannot be written (${(cause as Error).message})`,
+      { cause },
+    );
+  }
 }
 
 /**
@@ -69,7 +90,11 @@ export class RunRecorder {
     );
     if (finished) return { run: finished, recordedIn: "database" };
     const run = applyResult(this.current, completed, completed.completedAt);
-    await this.fallback.append(run);
+    try {
+      await this.fallback.append(run);
+    } catch (error) {
+      throw new RunNotRecordedError(run, this.offlineBecause, this.fallback.path, error);
+    }
     return { run, recordedIn: "fallback" };
   }
 

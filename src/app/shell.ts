@@ -6,7 +6,8 @@ import { redact } from "../config/redact.ts";
  * variables.
  *
  * The command gets its own process group, so a timeout or an interrupt stops everything it
- * started (pg_dump | gzip), not just the shell.
+ * started (pg_dump | gzip), not just the shell. A watcher ends that group too when backupctl dies
+ * without doing it itself (kill -9, the OOM killer): see watchGroup.
  */
 
 export interface ShellOptions {
@@ -49,6 +50,7 @@ export async function runShell(command: string, options: ShellOptions): Promise<
     detached: true,
   });
   const stderr = collectHead(child.stderr, STDERR_LIMIT);
+  const watcher = watchGroup(child.pid, options.killGraceMs ?? 5000);
 
   let stoppedBy: ShellResult["stoppedBy"] = null;
   let killTimer: Timer | undefined;
@@ -66,6 +68,8 @@ export async function runShell(command: string, options: ShellOptions): Promise<
   try {
     await child.exited;
   } finally {
+    // Killed, not closed: closing its lifeline is what tells the watcher to stop the group.
+    watcher.kill("SIGKILL");
     clearTimeout(timeoutTimer);
     clearTimeout(killTimer);
     options.signal?.removeEventListener("abort", onAbort);
@@ -84,6 +88,25 @@ export function succeeded(result: ShellResult): boolean {
   return result.exitCode === 0 && result.stoppedBy === null;
 }
 
+/**
+ * A process that stops the group `pgid` (SIGTERM, then SIGKILL after the grace) once backupctl is
+ * gone, however it went. Its stdin is a pipe only backupctl holds: the kernel closes it when
+ * backupctl dies, even by SIGKILL, which no handler sees, and `read` then returns. Linux's
+ * parent-death signal would not do: it reaches only a direct child, not the rest of the group.
+ * It has its own session, so a signal to backupctl's process group does not take it along.
+ */
+const WATCHER_SCRIPT =
+  'read -r _; kill -TERM -"$0" 2>/dev/null; sleep "$1"; kill -KILL -"$0" 2>/dev/null';
+
+function watchGroup(pgid: number, graceMs: number) {
+  return Bun.spawn(["/bin/sh", "-c", WATCHER_SCRIPT, String(pgid), String(graceMs / 1000)], {
+    stdin: "pipe",
+    stdout: "ignore",
+    stderr: "ignore",
+    detached: true,
+  });
+}
+
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -100,11 +123,15 @@ function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   const chunks: Uint8Array[] = [];
   let kept = 0;
   let cut = false;
+  let ended = false;
   const reader = stream.getReader();
   const done = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        ended = true;
+        return;
+      }
       if (kept + value.length > limit) cut = true;
       if (kept < limit) {
         chunks.push(value.subarray(0, limit - kept));
@@ -116,7 +143,11 @@ function collectHead(stream: ReadableStream<Uint8Array>, limit: number) {
   });
   return {
     done,
-    stop: () => void reader.cancel().catch(() => {}),
+    // Stopped before the end, the last line may be as incomplete as one cut at the limit.
+    stop: () => {
+      if (!ended) cut = true;
+      void reader.cancel().catch(() => {});
+    },
     text: () => {
       const text = Buffer.concat(chunks).toString("utf8");
       return cut ? text.slice(0, text.lastIndexOf("\n") + 1) : text;

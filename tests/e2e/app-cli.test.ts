@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -207,6 +207,49 @@ describe("backupctl run, status, logs", () => {
   });
 });
 
+/** True while the process exists and is not a zombie (this sandbox's pid 1 may not reap). */
+async function processRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+}
+
+test("kill -9 of backupctl run ends the command's whole process group", async () => {
+  const db = await migratedDatabase();
+  const projects = `projects:
+  - name: hang
+    command: sleep 300 & echo "$$ $!" > pids.tmp; mv pids.tmp pids; wait
+    output: hang.dump
+`;
+  const { env, configDir } = await workspace(connectionUrl(db), projects);
+  const backupctl = Bun.spawn([process.execPath, MAIN, "run", "hang"], {
+    cwd: project,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const pidsFile = join(configDir, "pids");
+  const deadline = Date.now() + 8000;
+  while (!(await Bun.file(pidsFile).exists())) {
+    if (Date.now() > deadline) throw new Error("the command never started");
+    await Bun.sleep(20);
+  }
+  const pids = (await readFile(pidsFile, "utf8")).trim().split(" ").map(Number);
+  expect(pids).toHaveLength(2);
+  for (const pid of pids) expect(await processRunning(pid)).toBe(true);
+
+  backupctl.kill("SIGKILL");
+  expect(await backupctl.exited).toBe(137);
+  const gone = Date.now() + 5000;
+  while ((await Promise.all(pids.map(processRunning))).some(Boolean)) {
+    if (Date.now() > gone) {
+      for (const pid of pids) process.kill(pid, "SIGKILL"); // don't leave them behind
+      throw new Error(`the command's processes ${pids.join(", ")} outlived backupctl`);
+    }
+    await Bun.sleep(20);
+  }
+  // The waits above are bounded (8 s, 5 s): the cleanup must run before the test times out.
+}, 20_000);
+
 describe("usage and configuration errors (exit 2, one error line)", () => {
   test.each([
     [["run"], "error: which project? give its name, or --all"],
@@ -250,6 +293,20 @@ describe("usage and configuration errors (exit 2, one error line)", () => {
     expect(result.exitCode).toBe(2);
     expect(errorLines(result.stderr)).toEqual([
       "error: config/projects.yml not found: create it (see config/projects.example.yml) or set BACKUPCTL_CONFIG",
+    ]);
+  });
+
+  test("a config file that cannot be read says why, in one line", async () => {
+    const { env, configDir } = await workspace("postgres://u:pw@127.0.0.1:1/x");
+    const loop = join(configDir, "loop.yml");
+    await symlink(loop, loop);
+    const result = await run([process.execPath, MAIN, "run", "shop"], {
+      cwd: project,
+      env: { ...env, BACKUPCTL_CONFIG: loop },
+    });
+    expect(result.exitCode).toBe(2);
+    expect(errorLines(result.stderr)).toEqual([
+      expect.stringMatching(new RegExp(`^error: cannot read ${loop}: ELOOP`)),
     ]);
   });
 
@@ -299,6 +356,50 @@ describe("without the audit database", () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toEqual({ id: recorded.id, status: "success" });
   });
+});
+
+test("a fallback file that cannot be rewritten: the backup runs anyway, the replay waits", async () => {
+  const db = await migratedDatabase();
+  const offline = await workspace(unreachableUrl(db));
+  expect((await offline.backupctl(["run", "shop"])).exitCode).toBe(0);
+  const fallback = join(offline.stateDir, "audit-fallback.jsonl");
+  const saved = await readFile(fallback, "utf8");
+  // The replay writes the file aside, then renames it: a directory in the way makes that fail.
+  await mkdir(`${fallback}.next`);
+  const online = { ...offline.env, DATABASE_URL: connectionUrl(db) };
+  const blocked = await run([process.execPath, MAIN, "run", "shop"], { cwd: project, env: online });
+  expect(blocked.exitCode).toBe(0);
+  expect(blocked.stderr).toContain(
+    `warning: cannot update ${fallback}: EISDIR: illegal operation on a directory`,
+  );
+  expect(blocked.stderr).toContain(": its runs stay there for the next start");
+  expect(await readFile(fallback, "utf8")).toBe(saved);
+
+  await rm(`${fallback}.next`, { recursive: true });
+  const next = await run([process.execPath, MAIN, "run", "shop"], { cwd: project, env: online });
+  expect(next.exitCode).toBe(0);
+  expect(next.stderr).toContain(`replayed 1 run(s) from ${fallback}`);
+  // The run replayed twice is one row: three backups, three rows.
+  expect(await query(db, "SELECT id FROM backup_log")).toHaveLength(3);
+});
+
+test("a full disk under the fallback file: the run is printed, not lost; exit 23", async () => {
+  const db = await migratedDatabase();
+  const offline = await workspace(unreachableUrl(db));
+  await mkdir(offline.stateDir, { recursive: true });
+  // Every write to /dev/full fails with ENOSPC, as on a full disk.
+  await symlink("/dev/full", join(offline.stateDir, "audit-fallback.jsonl"));
+  const result = await offline.backupctl(["run", "shop"]);
+  expect(result.exitCode).toBe(23);
+  const [error = ""] = errorLines(result.stderr);
+  expect(errorLines(result.stderr)).toHaveLength(1);
+  expect(error).toMatch(
+    /^error: run [0-9a-f-]{36} of shop could not be recorded: the audit log is unavailable \(cannot connect to postgres:\/\/.*\) and .*audit-fallback\.jsonl cannot be written \(ENOSPC: no space left on device.*\); the run: \{/,
+  );
+  const recorded = JSON.parse(error.slice(error.indexOf("; the run: ") + "; the run: ".length));
+  expect(recorded).toMatchObject({ projectName: "shop", status: "success", dumpSizeBytes: 9 });
+  expect(result.stderr).not.toContain(db.password);
+  expect(await readFile(join(offline.configDir, "backups", "shop.dump"), "utf8")).toBe("dump-data");
 });
 
 describe("backupctl health", () => {

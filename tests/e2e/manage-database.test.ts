@@ -102,6 +102,30 @@ async function projects(connection: ConnectionSettings): Promise<string[]> {
   return rows.map((r) => r.p);
 }
 
+describe("deploy's backup before migrating, on a real database", () => {
+  const deploy = ({ dir, fake }: Awaited<ReturnType<typeof setupFor>>) =>
+    manage(["deploy", "--dir", dir, "--interval", "0.1"], { env: fake.env });
+
+  test("a first deploy (no tables yet) has nothing to back up", async () => {
+    const setup = await setupFor(await createDatabase(pg15.connection(), "audit_first_deploy"));
+    const result = await deploy(setup);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain("The audit database is new: nothing to back up");
+    expect(backupFiles(setup.dir)).toEqual([]);
+  });
+
+  test("a redeploy dumps the recorded runs before the migrator runs", async () => {
+    const setup = await setupFor(await auditDatabase(pg15, "audit_redeploy"));
+    const result = await deploy(setup);
+    expect(result.exitCode).toBe(0);
+    const [file] = backupFiles(setup.dir);
+    expect(result.stderr).toContain(`(backup: backups/${file})`);
+    const sql = await gunzipText(join(setup.dir, "backups", file as string));
+    expect(sql).toContain("orders");
+    expect(sql).toContain("-- PostgreSQL database dump complete");
+  });
+});
+
 describe("backup-db", () => {
   test("dumps the audit database through the db container into backups/audit-<UTC>.sql.gz", async () => {
     const source = await auditDatabase(pg15, "audit_backup");

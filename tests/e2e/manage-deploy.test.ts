@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describeCall, fakeDocker, manage, serverCheckout } from "../support/fake-docker.ts";
 
 /**
@@ -15,6 +17,12 @@ const PREFLIGHT = [
   "compose version --short",
   "compose --profile migrate config --quiet",
 ];
+
+/** The question deploy asks the database before migrating: does it hold anything yet? */
+const HAS_DATA = `compose exec -T ${DB} psql -X -q -t -A -U backupctl -d backupctl_audit -c SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public')`;
+const DUMP = `compose exec -T ${DB} pg_dump -U backupctl -d backupctl_audit --no-owner`;
+/** psql's answer for a database that already has tables (a redeploy). */
+const REDEPLOY = { psql: { exitCode: 0, stdout: "t\n" } };
 
 describe("./manage deploy", () => {
   test("builds, starts the database, waits for it, migrates, starts the app, waits for it", async () => {
@@ -33,11 +41,13 @@ describe("./manage deploy", () => {
       `compose ps --all --format json ${DB}`,
       `compose ps --all --format json ${DB}`,
       `compose ps --all --format json ${DB}`,
+      HAS_DATA,
       "compose --profile migrate run --rm --build migrator",
       `compose up -d --no-build ${APP}`,
       `compose ps --all --format json ${APP}`,
       `compose ps --all --format json ${APP}`,
     ]);
+    expect(result.stderr).toContain("The audit database is new: nothing to back up");
     // Every compose call on the project names the checkout's compose file.
     for (const call of await fake.calls()) {
       if (call[0] === "compose" && call[1] !== "version") {
@@ -71,6 +81,51 @@ describe("./manage deploy", () => {
     const calls = (await fake.calls()).map(describeCall);
     expect(calls.at(-1)).toBe("compose --profile migrate run --rm --build migrator");
     expect(calls.some((c) => c.endsWith(` ${APP}`))).toBe(false);
+  });
+
+  test("a redeploy backs up the audit database before migrating, and says where", async () => {
+    const fake = await fakeDocker(REDEPLOY);
+    const dir = await serverCheckout();
+    const result = await manage(["deploy", "--dir", dir, ...FAST], { env: fake.env });
+    expect(result.exitCode).toBe(0);
+    const calls = (await fake.calls()).map(describeCall);
+    const migrator = calls.indexOf("compose --profile migrate run --rm --build migrator");
+    expect(calls.slice(migrator - 2, migrator)).toEqual([HAS_DATA, DUMP]);
+    const backups = readdirSync(join(dir, "backups"));
+    expect(backups).toEqual([expect.stringMatching(/^audit-\d{8}T\d{6}Z\.sql\.gz$/)]);
+    expect(result.stderr).toContain(`Backed up the audit database to backups/${backups[0]} (`);
+    expect(result.stderr).toContain(
+      `Deployed: backupctl is running and healthy (backup: backups/${backups[0]})`,
+    );
+  });
+
+  test("a redeploy whose backup fails migrates nothing: exit 34", async () => {
+    const fake = await fakeDocker({
+      ...REDEPLOY,
+      pgDump: { exitCode: 1, stderr: "pg_dump: error: out of disk\n" },
+    });
+    const dir = await serverCheckout();
+    const result = await manage(["deploy", "--dir", dir, ...FAST], { env: fake.env });
+    expect(result.exitCode).toBe(34);
+    expect(result.stderr.trim().split("\n").at(-1)).toBe(
+      `error: pg_dump in ${DB} failed (exit 1): pg_dump: error: out of disk; nothing was migrated`,
+    );
+    const calls = (await fake.calls()).map(describeCall);
+    expect(calls.some((c) => c.includes("migrator"))).toBe(false);
+  });
+
+  test("when it cannot tell whether the database holds data, it migrates nothing: exit 34", async () => {
+    const fake = await fakeDocker({
+      psql: { exitCode: 2, stderr: 'psql: error: FATAL:  role "backupctl" does not exist\n' },
+    });
+    const dir = await serverCheckout();
+    const result = await manage(["deploy", "--dir", dir, ...FAST], { env: fake.env });
+    expect(result.exitCode).toBe(34);
+    expect(result.stderr.trim().split("\n").at(-1)).toStartWith(
+      "error: cannot tell whether the audit database already holds data",
+    );
+    const calls = (await fake.calls()).map(describeCall);
+    expect(calls.some((c) => c.includes("migrator"))).toBe(false);
   });
 
   test("a database that never becomes healthy: bounded wait, exit 31, nothing migrated", async () => {
@@ -140,7 +195,7 @@ describe("./manage deploy", () => {
   });
 
   test("--dry-run prints every command of a real deploy, in order, and runs nothing", async () => {
-    const fake = await fakeDocker();
+    const fake = await fakeDocker(REDEPLOY);
     const dir = await serverCheckout();
     const dry = await manage(["deploy", "--dir", dir, "--dry-run", ...FAST], { env: fake.env });
     expect(dry.exitCode).toBe(0);
@@ -151,10 +206,13 @@ describe("./manage deploy", () => {
       .filter((line) => line.startsWith("docker "))
       .map((line) => line.replace(`-f ${dir}/docker-compose.yml `, ""));
     // The plan is the commands of a real run: the same list, each poll shown once.
-    const real = await fakeDocker();
+    const real = await fakeDocker(REDEPLOY);
     expect((await manage(["deploy", "--dir", dir, ...FAST], { env: real.env })).exitCode).toBe(0);
     const ran = [...new Set((await real.calls()).map((c) => `docker ${describeCall(c)}`))];
-    expect(planned.map((line) => line.replaceAll("'", ""))).toEqual(ran);
+    // Shell quoting and the dump's `> file` are how the plan shows a command, not what runs.
+    const unquoted = (line: string) =>
+      line.replace(/ > \S+$/, "").replace(/'\\''|'/g, (q) => (q === "'" ? "" : "'"));
+    expect(planned.map(unquoted)).toEqual(ran);
     expect(dry.stdout).toContain(`until ${DB} is healthy, for at most 5 s`);
   });
 

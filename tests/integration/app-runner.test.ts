@@ -248,6 +248,18 @@ describe("a failing run", () => {
     expect(run.errorMessage).toBe("exit code 1 (nothing on stderr)");
   });
 
+  test("a line still being written when stderr stops being read is left out, secret or not", async () => {
+    // A background child keeps stderr open after the shell exits, half-way through a password.
+    const run = await finished(
+      await runner({ secrets: [PASSWORD] }).run(
+        project({
+          command: `echo whole line >&2; (printf '${PASSWORD.slice(0, 9)}' >&2; sleep 2; printf '${PASSWORD.slice(9)}' >&2) & exit 1`,
+        }),
+      ),
+    );
+    expect(run.errorMessage).toBe("exit code 1: whole line");
+  });
+
   test("a timeout stops the whole process group and fails the dump", async () => {
     const pidFile = join(dir, "pid");
     const started = Date.now();
@@ -526,12 +538,39 @@ describe("without the audit database", () => {
 
     const report = await replayFallback(ds, fallback);
     expect(report.replayed).toBe(1);
-    expect(report.kept).toBe(2);
+    expect(report.kept).toBe(1);
     expect(report.problems[0]).toStartWith("line 1 (run not-a-uuid): ");
-    expect(report.problems[1]).toStartWith("line 2: ");
+    expect(report.problems[1]).toBe(
+      `line 2 is not a run (JSON Parse error: Expected '}'): moved to ${paths.fallbackFile}.corrupt`,
+    );
     const left = (await readFile(paths.fallbackFile, "utf8")).trim().split("\n");
-    expect(left[1]).toBe("{ truncated by a crash");
+    expect(left).toHaveLength(1);
+    expect(left[0]).toContain("not-a-uuid");
+    expect(await readFile(`${paths.fallbackFile}.corrupt`, "utf8")).toBe(
+      "{ truncated by a crash\n",
+    );
     expect((await rows()).map((row) => row.id)).toEqual([good.id]);
+  });
+
+  test("a torn last line (crash mid-write): later runs still replay, the torn line is reported once", async () => {
+    const offline = runner({ audit: await unreachablePort() });
+    const first = await finished(await offline.run(project()));
+    // The crash: the file ends half-way through a line.
+    const whole = await readFile(paths.fallbackFile, "utf8");
+    const torn = JSON.stringify({ ...first, id: crypto.randomUUID() }).slice(0, 60);
+    await writeFile(paths.fallbackFile, `${whole}${torn}`);
+    const second = await finished(await offline.run(project()));
+
+    const report = await replayFallback(ds, fallback);
+    expect(report).toMatchObject({ replayed: 2, kept: 0 });
+    expect(report.problems).toEqual([
+      expect.stringMatching(
+        /^line 2 is not a run \(.*\): moved to .*audit-fallback\.jsonl\.corrupt$/,
+      ),
+    ]);
+    expect((await rows()).map((row) => row.id)).toEqual([first.id, second.id]);
+    expect(await readFile(`${paths.fallbackFile}.corrupt`, "utf8")).toBe(`${torn}\n`);
+    expect(await replayFallback(ds, fallback)).toEqual({ replayed: 0, kept: 0, problems: [] });
   });
 
   async function startedAndFinished(projectName: string): Promise<BackupRun> {

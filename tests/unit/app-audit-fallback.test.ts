@@ -91,4 +91,48 @@ describe("the fallback file", () => {
     expect(await file.drain(async () => "replayed")).toBe(0);
     expect(await readFile(file.path, "utf8")).toBe("");
   });
+
+  test("an append after a torn last line starts on a new line", async () => {
+    const file = await fallbackFile();
+    const torn = JSON.stringify({ ...run, id: "torn" }).slice(0, 40);
+    await writeFile(file.path, torn);
+    await file.append(run);
+    await file.append({ ...run, id: "next" });
+    expect((await readFile(file.path, "utf8")).split("\n")).toEqual([
+      torn,
+      JSON.stringify(run),
+      JSON.stringify({ ...run, id: "next" }),
+      "",
+    ]);
+  });
+
+  test("lines marked corrupt move to the .corrupt file, once; the rest stay", async () => {
+    const file = await fallbackFile();
+    await writeFile(file.path, "{ torn\n");
+    await file.append(run);
+    const verdicts = (line: string) => (line.startsWith("{ torn") ? "corrupt" : "keep");
+    expect(await file.drain(async (line) => verdicts(line))).toBe(1);
+    expect(await readFile(file.path, "utf8")).toBe(`${JSON.stringify(run)}\n`);
+    expect(await readFile(file.corruptPath, "utf8")).toBe("{ torn\n");
+    const offered: string[] = [];
+    await file.drain(async (line) => {
+      offered.push(line);
+      return "keep";
+    });
+    expect(offered).toEqual([JSON.stringify(run)]);
+  });
+
+  test("whole records glued onto a torn line (older versions) are offered on their own", async () => {
+    const file = await fallbackFile();
+    const torn = JSON.stringify({ ...run, id: "torn" }).slice(0, 40);
+    const a = JSON.stringify({ ...run, id: "a" });
+    const b = JSON.stringify({ ...run, id: "b" });
+    await writeFile(file.path, `${torn}${a}\n${b}\n`);
+    const offered: string[] = [];
+    await file.drain(async (line) => {
+      offered.push(line);
+      return "replayed";
+    });
+    expect(offered).toEqual([torn, a, b]);
+  });
 });

@@ -98,6 +98,46 @@ export async function backupDatabase(
   return { path, bytes };
 }
 
+/**
+ * A backup taken right before the migrator runs (deploy, upgrade): when it fails, nothing is
+ * migrated (exit 34).
+ */
+export async function backupBeforeMigrating(exec: Executor, ctx: ManageContext): Promise<Backup> {
+  try {
+    return await backupDatabase(exec, ctx);
+  } catch (error) {
+    if (!(error instanceof ManageError)) throw error;
+    throw new ManageError("backupFailed", `${error.message}; nothing was migrated`);
+  }
+}
+
+/** Any table in the audit database's `public` schema: it is not new, there is something to lose. */
+const HAS_TABLES_SQL = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public')";
+
+/**
+ * Whether the audit database already holds data (a redeploy rather than a first deploy), asked
+ * through psql in its container. When that cannot be told, deploy stops (exit 34) rather than
+ * migrate without a backup.
+ */
+export async function auditDatabaseHasData(exec: Executor, ctx: ManageContext): Promise<boolean> {
+  const result = await exec.exec(
+    "docker",
+    compose(
+      ctx,
+      ...["exec", "-T", SERVICES.db, "psql", "-X", "-q", "-t", "-A"],
+      ...["-U", ctx.db.user, "-d", ctx.db.name, "-c", HAS_TABLES_SQL],
+    ),
+    { kind: "query", placeholder: "t" },
+  );
+  if (result.exitCode !== 0) {
+    throw new ManageError(
+      "backupFailed",
+      `cannot tell whether the audit database already holds data, so it cannot be backed up first (psql exit ${result.exitCode}: ${errorSummary(result.stderr || result.stdout)}); nothing was migrated`,
+    );
+  }
+  return result.stdout.trim() === "t";
+}
+
 /** Whether the last kilobytes of a plain dump hold pg_dump's end marker. */
 async function endsWithMarker(file: string): Promise<boolean> {
   const size = statSync(file).size;

@@ -3,7 +3,7 @@ import { usageError } from "../../cli/run-cli.ts";
 import { connectionSecrets, readConnection } from "../../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../../config/typeorm.config.ts";
 import { AuditDatabase, isAuditUnavailable } from "../audit-database.ts";
-import { AuditFallbackFile } from "../audit-fallback.ts";
+import { AuditFallbackFile, FallbackFileError } from "../audit-fallback.ts";
 import { PROJECT_NAME_RULE, type ProjectConfig, type ProjectsConfig } from "../project-config.ts";
 import { parseLast } from "../run-view.ts";
 import { type AppSettings, type StatePaths, statePaths } from "../settings.ts";
@@ -63,6 +63,11 @@ export async function catchUpWithAuditLog(
     }
     return null;
   } catch (error) {
+    if (error instanceof FallbackFileError) {
+      // Backups matter more than catching up: that waits for the next start.
+      out.warn(`${error.message}: its runs stay there for the next start`);
+      return null;
+    }
     if (!isAuditUnavailable(error)) throw error;
     out.warn(`the audit log is unavailable: ${(error as Error).message}`);
     return error as Error;

@@ -13,6 +13,7 @@ import {
 } from "../backup-runner.ts";
 import { APP_EXIT_CODES } from "../exit-codes.ts";
 import type { ProjectConfig, ProjectsConfig } from "../project-config.ts";
+import { RunNotRecordedError } from "../run-recorder.ts";
 import {
   commandEnvironment,
   loadProjectsConfig,
@@ -79,8 +80,8 @@ export const run = defineCommand({
           // Said once already when the database was down from the start.
           explainFallback: unavailable === null,
         });
-        // A failed backup outranks a skipped one: it is the one that needs looking at.
-        if (code === APP_EXIT_CODES.backupFailed || exitCode === APP_EXIT_CODES.ok) exitCode = code;
+        // The code of what needs looking at most: an unrecorded run, a failed, a refused one.
+        if (SEVERITY.indexOf(code) > SEVERITY.indexOf(exitCode)) exitCode = code;
       }
       process.exitCode = exitCode;
     } finally {
@@ -89,6 +90,13 @@ export const run = defineCommand({
     }
   },
 });
+
+const SEVERITY: readonly number[] = [
+  APP_EXIT_CODES.ok,
+  APP_EXIT_CODES.alreadyRunning,
+  APP_EXIT_CODES.backupFailed,
+  APP_EXIT_CODES.notRecorded,
+];
 
 function selectProjects(
   config: ProjectsConfig,
@@ -111,6 +119,11 @@ async function backUp(
   try {
     outcome = await runner.run(project, { signal });
   } catch (error) {
+    if (error instanceof RunNotRecordedError) {
+      // The last place left: stderr (cron mails it, a journal keeps it), one line, the run as JSON.
+      out.error(`${error.message}; the run: ${JSON.stringify(error.run)}`);
+      return APP_EXIT_CODES.notRecorded;
+    }
     if (!(error instanceof AlreadyRunningError)) throw error;
     out.error(error.message);
     return APP_EXIT_CODES.alreadyRunning;
