@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
 import { EXIT_CODES } from "../src/migrate/errors.ts";
+import { startTestServer } from "../tests/support/test-server-handle.ts";
 
 interface Requirement {
   /** Debian package that provides it. */
@@ -76,10 +77,27 @@ for (const requirement of REQUIREMENTS) {
   }
 }
 
+// One PostgreSQL for every test worker, started here: a worker would otherwise start its own.
+// The tests find it through TEST_PG_* (tests/support/server.ts).
+const server = await startTestServer();
+// Files run in parallel workers (one module registry each, so one server connection setup per
+// worker): the tests mostly wait on child processes and the server, so 2 cores keep 3 busy.
 const tests = Bun.spawn(
-  [process.execPath, "test", "--timeout", "60000", ...process.argv.slice(2)],
-  {
-    stdio: ["inherit", "inherit", "inherit"],
-  },
+  [
+    process.execPath,
+    "test",
+    "--timeout",
+    "60000",
+    `--parallel=${process.env.TEST_WORKERS ?? "3"}`,
+    "--no-isolate",
+    ...process.argv.slice(2),
+  ],
+  // process.env explicitly: Bun.spawn's default is the environment this process started with.
+  { stdio: ["inherit", "inherit", "inherit"], env: process.env },
 );
-process.exit(await tests.exited);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => tests.kill(signal));
+}
+const exitCode = await tests.exited;
+await server.destroy();
+process.exit(exitCode);

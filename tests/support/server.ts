@@ -1,20 +1,11 @@
 import type { ConnectionSettings } from "../../src/config/connection.ts";
-import { startThrowawayServer } from "../../src/devdb/throwaway.ts";
-import { TEST_SERVER } from "./test-server-handle.ts";
+import { startTestServer, TEST_SERVER } from "./test-server-handle.ts";
 
 export { freePort } from "../../src/devdb/throwaway.ts";
 
-/** Starts the run's PostgreSQL and tells the test helpers (and child processes) where it is. */
-export async function startTestServer() {
-  const server = await startThrowawayServer();
-  process.env.TEST_PG_PORT = String(server.options.port);
-  process.env.TEST_PG_USER = server.options.user;
-  process.env.TEST_PG_PASSWORD = server.options.password;
-  return server;
-}
-
 // One real PostgreSQL for the whole `bun test` run, started by the first test file that needs it
-// (importing this module); tests create their own databases on it. The preload stops it.
+// (importing this module), unless `bun run test` started one for all its workers already; tests
+// create their own databases on it. The preload stops the one started here.
 if (!process.env.TEST_PG_PORT) TEST_SERVER.current = await startTestServer();
 
 /** The test server's admin connection (database `postgres`). */
