@@ -85,15 +85,26 @@ function fromUrl(raw: string): ConnectionSettings {
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
     throw new ConfigError(`DATABASE_URL must start with postgres:// (got ${url.protocol}//)`);
   }
-  const database = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  const database = decodeUrlPart(url.pathname.replace(/^\//, ""), "database name");
   if (!database) throw new ConfigError("DATABASE_URL names no database (…/database at the end)");
   return {
     host: url.hostname || "localhost",
     port: url.port ? parsePort(url.port, "DATABASE_URL port") : 5432,
     database,
-    user: decodeURIComponent(url.username) || "postgres",
-    password: decodeURIComponent(url.password),
+    user: decodeUrlPart(url.username, "user") || "postgres",
+    password: decodeUrlPart(url.password, "password"),
   };
+}
+
+/** A %-escaped part of the URL; a malformed escape is the user's to fix, named without its value. */
+function decodeUrlPart(part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConfigError(
+      `DATABASE_URL: the ${what} has a malformed %-escape (write a literal % as %25)`,
+    );
+  }
 }
 
 function parsePort(value: string, what: string): number {

@@ -120,7 +120,7 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
     expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
   });
 
-  test("run --json on a partial failure prints what was applied before it; --steps 0x2 is a usage error", async () => {
+  test("run --json on a partial failure prints what was applied before it; a bad %-escape and --steps 0x2 are usage errors", async () => {
     const db = await migratedDatabase(1);
     // The third migration's index already exists: it fails after the second one is applied.
     await query(db, `CREATE INDEX "IDX_backup_log_status" ON backup_log (status)`);
@@ -130,6 +130,13 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
     expect(report.applied.map((m: { name: string }) => m.name)).toEqual([names[1]]);
     expect(report.error.kind).toBe("migrationFailed");
     expect(result.stderr).toContain(`(applied before it (and kept): ${names[1]})`);
+    const badEscape = await migrator(binary, ["show"], {
+      DATABASE_URL: "postgres://u:se%zzcret@127.0.0.1:1/db",
+    });
+    expect(badEscape.exitCode).toBe(2);
+    expect(badEscape.stderr).toBe(
+      "error: DATABASE_URL: the password has a malformed %-escape (write a literal % as %25)\n",
+    );
     const steps = await migrator(binary, ["revert", "--steps", "0x2"], databaseEnv(db));
     expect(steps.exitCode).toBe(2);
     expect(steps.stderr).toBe('error: --steps must be a whole number of at least 1 (got "0x2")\n');
