@@ -411,3 +411,53 @@ describe("a killed or interrupted migrator", () => {
     }
   }, 30_000);
 });
+
+describe("a broken migration file is the user's error (exit 2), never a bug (exit 1)", () => {
+  test("a syntax error names the file and line; a misnamed class or a second class is refused before the registry is written", async () => {
+    const cwd = await projectCopy();
+    const env = { DATABASE_URL: "postgres://u:p@127.0.0.1:1/db", BACKUPCTL_DEV_DB: "external" };
+    const file = join(cwd, "migrations", "1800000000000-Broken.ts");
+    const migration = (
+      className: string,
+      upBody = "",
+    ) => `import type { MigrationInterface, QueryRunner } from "typeorm";
+export class ${className} implements MigrationInterface {
+  name = "${className}";
+  public async up(queryRunner: QueryRunner): Promise<void> {${upBody}}
+  public async down(queryRunner: QueryRunner): Promise<void> {}
+}
+`;
+    await Bun.write(
+      file,
+      migration("Broken1800000000000", "\n    await queryRunner.query(`SELECT 1`;\n  "),
+    );
+    for (const extra of [{}, { DEBUG: "1" }] as Record<string, string>[]) {
+      const syntax = await dev(cwd, ["migrate:run"], { ...env, ...extra });
+      expect(syntax.exitCode).toBe(2);
+      expect(syntax.stderr).toContain(
+        'error: migrations/1800000000000-Broken.ts:5:39: Expected ")" but found ";"\n',
+      );
+      expect(syntax.stderr).not.toContain("undefined");
+    }
+
+    const registry = join(cwd, "src", "db", "migrations.ts");
+    const before = await Bun.file(registry).text();
+    await Bun.write(file, migration("Misnamed1800000000000"));
+    const misnamed = await dev(cwd, ["migrate:registry"], env);
+    expect(misnamed.exitCode).toBe(2);
+    expect(misnamed.stderr).toBe(
+      "error: migrations/1800000000000-Broken.ts must export the class Broken1800000000000 (found Misnamed1800000000000): a migration class is named after its file, name then timestamp\n",
+    );
+    expect(await Bun.file(registry).text()).toBe(before);
+
+    await Bun.write(
+      file,
+      `${migration("Broken1800000000000")}${migration("Second1800000000001").split("\n").slice(1).join("\n")}`,
+    );
+    const two = await dev(cwd, ["migrate:run"], env);
+    expect(two.exitCode).toBe(2);
+    expect(two.stderr).toBe(
+      "error: migrations/1800000000000-Broken.ts defines 2 migration classes (Broken1800000000000, Second1800000000001): one per file, each in a file named after it\n",
+    );
+  }, 20_000);
+});
