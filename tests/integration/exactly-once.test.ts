@@ -216,7 +216,7 @@ describe("defence in depth: a migration claims its row before up() runs", () => 
       // The run's claim waits for the foreign transaction's row, then finds it committed.
       await until(
         db,
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "migrations_ledger"%'`,
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "migrations_ledger"%'`,
       );
       await foreign.query(`INSERT INTO effects VALUES ('after')`);
       await foreign.query(
