@@ -47,6 +47,11 @@ export interface ExecuteOptions {
    * cancelled, its migration rolled back, and no further migration starts.
    */
   signal?: AbortSignal;
+  /**
+   * Refuse statements that would lose data (set by run and revert). Off for the shadow and
+   * scratch databases verify and generate build: their data is thrown away.
+   */
+  gateDataLoss?: boolean;
   /** Run migrations that would lose data although they give no reason (`--allow-data-loss`). */
   allowDataLoss?: boolean;
   /** Every SQL statement a migration's up() or down() runs, in order. */
@@ -290,7 +295,10 @@ async function guarded(
   step: () => Promise<void>,
 ): Promise<void> {
   const onStatement = options.onStatement;
-  const gate = !options.allowDataLoss && !reviewedReason(migration.instance, direction);
+  const gate =
+    Boolean(options.gateDataLoss) &&
+    !options.allowDataLoss &&
+    !reviewedReason(migration.instance, direction);
   // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
   // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
   const showOnly = Boolean(options.dryRun) && !transactional(migration);
