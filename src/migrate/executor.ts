@@ -413,7 +413,8 @@ export async function applyOne(
 /**
  * Starts the transaction; with a claim, in the same round trip as TypeORM's START TRANSACTION
  * (two statements in one simple-protocol query, on the session's own pg client): the defence
- * behind the lock costs no extra round trip. Nested (a dry run's savepoint): a query of its own.
+ * behind the lock costs no extra round trip. Nested (a dry run's savepoint) or with an isolation
+ * level set: a query of its own.
  */
 async function begin(
   runner: QueryRunner,
@@ -425,7 +426,11 @@ async function begin(
   }
   const client = (await runner.connect()) as pg.ClientBase;
   const sql = claim((value) => client.escapeLiteral(value));
-  if (runner.isTransactionActive) {
+  // TypeORM sends SET TRANSACTION ISOLATION LEVEL after START, which must precede any query.
+  const isolated = Boolean(
+    (runner.connection.options as { isolationLevel?: string }).isolationLevel,
+  );
+  if (runner.isTransactionActive || isolated) {
     await runner.startTransaction();
     return ((await runner.query(sql)) as unknown[]).length === 1;
   }

@@ -235,3 +235,19 @@ describe("defence in depth: a migration claims its row before up() runs", () => 
     await expectExactlyOnce(db);
   });
 });
+
+test("a DataSource with an isolation level: the claim waits until TypeORM has set it", async () => {
+  const db = await freshDatabase();
+  const ds = new DataSource({
+    ...buildDataSourceOptions({ NODE_ENV: "test" }, db),
+    migrations: [CreateEffects1800000000000, After1800000000002],
+    isolationLevel: "SERIALIZABLE",
+  });
+  await ds.initialize();
+  open.push(ds);
+  expect((await runMigrations(ds)).applied.map((m) => m.name)).toEqual([
+    "CreateEffects1800000000000",
+    "After1800000000002",
+  ]);
+  expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([{ n: 2 }]);
+});
