@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
@@ -10,6 +10,9 @@ import { runMigrations } from "../../src/migrate/run.ts";
 import { buildMigrator, migrator } from "../support/binaries.ts";
 import { databaseEnv, freshDatabase, migratedDatabase, query } from "../support/database.ts";
 import { dev, projectCopy } from "../support/project.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 let binary: string;
 beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -10,6 +10,9 @@ import { inspectMigrations } from "../../src/migrate/inspect.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { freshDatabase, migratedDatabase, query } from "../support/database.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 const open: DataSource[] = [];
 afterAll(async () => {

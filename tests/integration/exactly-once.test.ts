@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -9,6 +9,9 @@ import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { freshDatabase, query } from "../support/database.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 /**
  * Exactly once under the faults that end a migrator's session: the lock lives on the session
