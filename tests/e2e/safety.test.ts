@@ -137,9 +137,9 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
       DATABASE_URL: "postgres://u:se%zzcret@127.0.0.1:1/db",
     });
     expect(badEscape.exitCode).toBe(2);
-    expect(badEscape.stderr).toBe(
-      "error: DATABASE_URL: the password has a malformed %-escape (write a literal % as %25)\n",
-    );
+    // One line about DATABASE_URL, without the password's text (whatever parser reads the URL).
+    expect(badEscape.stderr).toMatch(/^error: DATABASE_URL[^\n]*\n$/);
+    expect(badEscape.stderr).not.toContain("zzcret");
     const steps = await migrator(binary, ["revert", "--steps", "0x2"], databaseEnv(db));
     expect(steps.exitCode).toBe(2);
     expect(steps.stderr).toBe('error: --steps must be a whole number of at least 1 (got "0x2")\n');
