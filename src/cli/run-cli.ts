@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import {
   type ArgDef,
   type ArgsDef,
@@ -184,7 +185,12 @@ function editDistance(a: string, b: string): number {
 
 /** Prints one line for the failure and returns its exit code. */
 export function report(error: unknown, cliName: string): number {
-  if (process.env.DEBUG && error instanceof Error) console.error(error.stack);
+  if (process.env.DEBUG && error instanceof Error) console.error(error.stack ?? String(error));
+  const syntax = sourceError(error);
+  if (syntax) {
+    out.error(syntax);
+    return EXIT_CODES.usage;
+  }
   if (error instanceof MigrateError) {
     out.error(error.message);
     return error.exitCode;
@@ -200,6 +206,26 @@ export function report(error: unknown, cliName: string): number {
   const message = error instanceof Error ? error.message : String(error);
   out.error(`${message.split("\n")[0]} (run with DEBUG=1 for details)`);
   return EXIT_CODES.internal;
+}
+
+/**
+ * Bun's error for a source file it cannot parse (a migration with a syntax error): where, and
+ * what, as `migrations/….ts:5:29: Expected ")" but found ";"`. Undefined for any other error.
+ */
+function sourceError(error: unknown): string | undefined {
+  const all = error instanceof AggregateError ? error.errors : [error];
+  for (const e of all as { name?: string; message?: string; position?: SourcePosition }[]) {
+    const at = e?.name === "BuildMessage" ? e.position : undefined;
+    if (at?.file)
+      return `${relative(process.cwd(), at.file)}:${at.line}:${at.column}: ${e.message}`;
+  }
+  return undefined;
+}
+
+interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
 }
 
 /** Throws the usage error every command uses for bad flags. */

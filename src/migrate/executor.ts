@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type pg from "pg";
 import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
 import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
@@ -7,7 +8,7 @@ import { type DoneStep, MigrateError, STOP_SIGNALS, type StopSignal } from "./er
 import {
   type Applier,
   acceptChecksum,
-  claimForApply,
+  claimForApplySql,
   claimForRevert,
   completeApplied,
   ensureLedger,
@@ -46,6 +47,11 @@ export interface ExecuteOptions {
    * cancelled, its migration rolled back, and no further migration starts.
    */
   signal?: AbortSignal;
+  /**
+   * Refuse statements that would lose data (set by run and revert). Off for the shadow and
+   * scratch databases verify and generate build: their data is thrown away.
+   */
+  gateDataLoss?: boolean;
   /** Run migrations that would lose data although they give no reason (`--allow-data-loss`). */
   allowDataLoss?: boolean;
   /** Every SQL statement a migration's up() or down() runs, in order. */
@@ -301,7 +307,10 @@ async function guarded(
   step: () => Promise<void>,
 ): Promise<void> {
   const onStatement = options.onStatement;
-  const gate = !options.allowDataLoss && !reviewedReason(migration.instance, direction);
+  const gate =
+    Boolean(options.gateDataLoss) &&
+    !options.allowDataLoss &&
+    !reviewedReason(migration.instance, direction);
   // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
   // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
   const showOnly = Boolean(options.dryRun) && !transactional(migration);
@@ -343,18 +352,24 @@ function transactional(migration: SourceMigration): boolean {
   return (migration.instance as { transaction?: boolean }).transaction !== false;
 }
 
-/** In its own transaction (unless the migration opts out with `transaction = false`). */
+/**
+ * In its own transaction (unless the migration opts out with `transaction = false`). `claim`,
+ * when given, is a statement sent with the transaction's start; `work` learns whether it
+ * returned a row (undefined: no transaction, nothing claimed).
+ */
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
   what: string,
-  work: (transactional: boolean) => Promise<void>,
+  work: (claimed: boolean | undefined) => Promise<void>,
+  claim?: (literal: (value: string) => string) => string,
 ): Promise<void> {
   const own = transactional(migration) || runner.isTransactionActive;
   forgetLoadedTables(runner);
-  if (own) await runner.startTransaction();
+  let claimed: boolean | undefined;
   try {
-    await work(own);
+    if (own) claimed = await begin(runner, claim);
+    await work(claimed);
     if (own) await runner.commitTransaction();
   } catch (error) {
     if (own) await runner.rollbackTransaction().catch(() => undefined);
@@ -379,16 +394,18 @@ export async function applyOne(
   let durationMs = 0;
   const table = migrationsTable(dataSource);
   const applier = options.applier ?? defaultApplier();
-  await inTransaction(runner, migration, `migration ${migration.name}`, async (transactional) => {
-    // Defence in depth behind the lock: claim the migration before up(), in its transaction.
-    const claimed = transactional
-      ? await claimForApply(
-          runner,
-          { ...migration, checksum: migration.checksum ?? null, applier },
-          table,
-        )
-      : !(await isRecorded(runner, table, migration.name));
-    if (!claimed) throw alreadyDone(migration.name, "applied");
+  // Defence in depth behind the lock: claim the migration before up(), in its transaction.
+  const claim = (literal: (value: string) => string) =>
+    claimForApplySql(
+      { ...migration, checksum: migration.checksum ?? null, applier },
+      table,
+      literal,
+    );
+  const work = async (claimed: boolean | undefined) => {
+    const transactional = claimed !== undefined;
+    if (!(claimed ?? !(await isRecorded(runner, table, migration.name)))) {
+      throw alreadyDone(migration.name, "applied");
+    }
     await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
     if (transactional) {
@@ -400,8 +417,51 @@ export async function applyOne(
     } else {
       await markApplied(runner, dataSource, migration, durationMs, applier);
     }
-  });
+  };
+  await inTransaction(runner, migration, `migration ${migration.name}`, work, claim);
   return { name: migration.name, durationMs };
+}
+
+/**
+ * Starts the transaction; with a claim, in the same round trip as TypeORM's START TRANSACTION
+ * (two statements in one simple-protocol query, on the session's own pg client): the defence
+ * behind the lock costs no extra round trip. Nested (a dry run's savepoint) or with an isolation
+ * level set: a query of its own.
+ */
+async function begin(
+  runner: QueryRunner,
+  claim?: (literal: (value: string) => string) => string,
+): Promise<boolean | undefined> {
+  if (!claim) {
+    await runner.startTransaction();
+    return undefined;
+  }
+  const client = (await runner.connect()) as pg.ClientBase;
+  const sql = claim((value) => client.escapeLiteral(value));
+  // TypeORM sends SET TRANSACTION ISOLATION LEVEL after START, which must precede any query.
+  const isolated = Boolean(
+    (runner.connection.options as { isolationLevel?: string }).isolationLevel,
+  );
+  if (runner.isTransactionActive || isolated) {
+    await runner.startTransaction();
+    return ((await runner.query(sql)) as unknown[]).length === 1;
+  }
+  const original = runner.query as (...args: unknown[]) => Promise<unknown>;
+  let claimed = false;
+  runner.query = (async (query: string, parameters?: unknown[], structured?: boolean) => {
+    if (query !== "START TRANSACTION") return original.call(runner, query, parameters, structured);
+    const results = (await client.query(
+      `START TRANSACTION; ${sql}`,
+    )) as unknown as pg.QueryResult[];
+    claimed = results[1]?.rowCount === 1;
+    return [];
+  }) as QueryRunner["query"];
+  try {
+    await runner.startTransaction();
+  } finally {
+    runner.query = original as QueryRunner["query"];
+  }
+  return claimed;
 }
 
 async function isRecorded(runner: QueryRunner, table: string, name: string): Promise<boolean> {
@@ -455,8 +515,9 @@ export async function revertOne(
   options: ExecuteOptions,
 ): Promise<void> {
   const table = migrationsTable(dataSource);
-  await inTransaction(runner, migration, `reverting ${migration.name}`, async (transactional) => {
+  await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
     // Defence in depth behind the lock: its rows go first, so a second reverter finds none.
+    const transactional = runner.isTransactionActive;
     const claimed = transactional
       ? await claimForRevert(runner, migration.name, table)
       : await isRecorded(runner, table, migration.name);

@@ -114,29 +114,24 @@ export async function forget(runner: Queryable, name: string): Promise<void> {
 }
 
 /**
- * Claims a migration for applying, first thing in its transaction: the ledger row's primary key
- * makes a second claimer wait for the first to commit and then fail, and a name already in
- * TypeORM's table inserts nothing. Either way the caller learns it must not run up(). One round
- * trip; completeApplied fills in the rest when up() is done.
+ * The statement that claims a migration for applying, first thing in its transaction: the ledger
+ * row's primary key makes a second claimer wait for the first to commit and then insert nothing
+ * (ON CONFLICT waits for the other transaction, then does nothing), and a name already in
+ * TypeORM's table inserts nothing. It returns one row only when the caller may run up().
+ * Values are inlined as literals (escaped by pg) so the claim can share the round trip of the
+ * transaction's START; completeApplied fills in the rest when up() is done.
  */
-export async function claimForApply(
-  runner: Queryable,
+export function claimForApplySql(
   entry: { name: string; checksum: string | null; applier: Applier },
   migrationsTable: string,
-): Promise<boolean> {
-  try {
-    const rows = (await runner.query(
-      `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "applied_by", "tool", "tool_version", "adopted")
-       SELECT $1::varchar, $2::char(64), now(), $3::varchar, $4::varchar, $5::varchar, false
-        WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} WHERE "name" = $1)
-       RETURNING "name"`,
-      [entry.name, entry.checksum, entry.applier.host, entry.applier.tool, entry.applier.version],
-    )) as unknown[];
-    return rows.length === 1;
-  } catch (error) {
-    if (pgCode(error) === "23505") return false; // unique_violation: the ledger has it already
-    throw error;
-  }
+  literal: (value: string) => string,
+): string {
+  const name = literal(entry.name);
+  return `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "applied_by", "tool", "tool_version", "adopted")
+       SELECT ${name}, ${entry.checksum === null ? "NULL" : literal(entry.checksum)}, now(), ${literal(entry.applier.host)}, ${literal(entry.applier.tool)}, ${literal(entry.applier.version)}, false
+        WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} WHERE "name" = ${name})
+       ON CONFLICT ("name") DO NOTHING
+       RETURNING "name"`;
 }
 
 /** The claimed migration ran: its duration in the ledger, its row in TypeORM's table. */
@@ -178,9 +173,4 @@ export async function forgetUnrecorded(runner: Queryable, migrationsTable: strin
   await runner.query(
     `DELETE FROM "${LEDGER_TABLE}" l WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} m WHERE m."name" = l."name")`,
   );
-}
-
-function pgCode(error: unknown): string | undefined {
-  const e = error as { code?: string; driverError?: { code?: string } };
-  return e?.driverError?.code ?? e?.code;
 }

@@ -1,5 +1,6 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { MigrateError } from "./errors.ts";
 import { type MigrationFileName, parseMigrationFileName } from "./naming.ts";
 
 /**
@@ -53,8 +54,40 @@ export async function isRegistryCurrent(paths: RegistryPaths): Promise<boolean> 
   return (await file.exists()) && (await file.text()) === renderRegistry(paths);
 }
 
+/**
+ * Each file holds exactly one migration class, named after the file (`{Name}{timestamp}`), the
+ * name the registry imports: otherwise the registry would import what is not there (a bug-looking
+ * exit 1), or silently leave a second class out. Read from the source, without running it.
+ */
+export function assertOneClassPerFile(migrationsDir: string): void {
+  for (const file of listMigrationFiles(migrationsDir)) {
+    const source = readFileSync(join(migrationsDir, file.fileName), "utf8");
+    const classes = new Set(
+      [
+        ...source.matchAll(
+          /^[ \t]*(?:export\s+(?:default\s+)?class\s+([A-Za-z_$][\w$]*)|(?:export\s+)?class\s+([A-Za-z_$][\w$]*)[^{]*\bimplements\s+MigrationInterface\b)/gm,
+        ),
+      ].map((m) => (m[1] ?? m[2]) as string),
+    );
+    const where = `migrations/${file.fileName}`;
+    if (classes.size > 1) {
+      throw new MigrateError(
+        "usage",
+        `${where} defines ${classes.size} migration classes (${[...classes].join(", ")}): one per file, each in a file named after it`,
+      );
+    }
+    if (!classes.has(file.className)) {
+      throw new MigrateError(
+        "usage",
+        `${where} must export the class ${file.className} (found ${[...classes][0] ?? "none"}): a migration class is named after its file, name then timestamp`,
+      );
+    }
+  }
+}
+
 /** Rewrites the registry when it differs from the directory; returns whether it changed. */
 export async function writeRegistry(paths: RegistryPaths): Promise<boolean> {
+  assertOneClassPerFile(paths.migrationsDir);
   if (await isRegistryCurrent(paths)) return false;
   await Bun.write(paths.registryFile, renderRegistry(paths));
   return true;

@@ -25,6 +25,7 @@ export async function revertMigrations(
   options: ExecuteOptions = {},
 ): Promise<RevertResult> {
   const logger = options.logger ?? silentLogger;
+  options = { ...options, gateDataLoss: true };
   return withPreparedRunner(dataSource, options, async (runner, source, applied) => {
     if (applied.length === 0)
       throw new MigrateError("nothingToDo", "nothing to revert: no migration has been applied");

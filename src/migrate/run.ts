@@ -24,6 +24,7 @@ export async function runMigrations(
   options: ExecuteOptions = {},
 ): Promise<RunResult> {
   const logger = options.logger ?? silentLogger;
+  options = { ...options, gateDataLoss: true };
   return withPreparedRunner(dataSource, options, async (runner, source, applied) => {
     const done = new Set(applied.map((row) => row.name));
     const pending = source

@@ -374,7 +374,10 @@ describe("migrate:generate", () => {
       { project_name: "b", is_encrypted: false },
     ]);
     expect((await cli("migrate:generate", "--check")).exitCode).toBe(0);
-    expect((await cli("migrate:revert")).exitCode).toBe(0);
+    // Its down() drops a column holding values: the data-loss gate asks for the operator's word.
+    expect((await cli("migrate:revert")).exitCode).toBe(14);
+    expect(await columnType(db, "is_encrypted")).not.toBeNull();
+    expect((await cli("migrate:revert", "--allow-data-loss")).exitCode).toBe(0);
     expect(await columnType(db, "is_encrypted")).toBeNull();
   });
 });

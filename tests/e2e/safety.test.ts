@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
@@ -10,6 +10,9 @@ import { runMigrations } from "../../src/migrate/run.ts";
 import { buildMigrator, migrator } from "../support/binaries.ts";
 import { databaseEnv, freshDatabase, migratedDatabase, query } from "../support/database.ts";
 import { dev, projectCopy } from "../support/project.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 let binary: string;
 beforeAll(async () => {
@@ -120,7 +123,7 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
     expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
   });
 
-  test("run --json on a partial failure prints what was applied before it; --steps 0x2 is a usage error", async () => {
+  test("run --json on a partial failure prints what was applied before it; a bad %-escape and --steps 0x2 are usage errors", async () => {
     const db = await migratedDatabase(1);
     // The third migration's index already exists: it fails after the second one is applied.
     await query(db, `CREATE INDEX "IDX_backup_log_status" ON backup_log (status)`);
@@ -130,6 +133,13 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
     expect(report.applied.map((m: { name: string }) => m.name)).toEqual([names[1]]);
     expect(report.error.kind).toBe("migrationFailed");
     expect(result.stderr).toContain(`(applied before it (and kept): ${names[1]})`);
+    const badEscape = await migrator(binary, ["show"], {
+      DATABASE_URL: "postgres://u:se%zzcret@127.0.0.1:1/db",
+    });
+    expect(badEscape.exitCode).toBe(2);
+    // One line about DATABASE_URL, without the password's text (whatever parser reads the URL).
+    expect(badEscape.stderr).toMatch(/^error: DATABASE_URL[^\n]*\n$/);
+    expect(badEscape.stderr).not.toContain("zzcret");
     const steps = await migrator(binary, ["revert", "--steps", "0x2"], databaseEnv(db));
     expect(steps.exitCode).toBe(2);
     expect(steps.stderr).toBe('error: --steps must be a whole number of at least 1 (got "0x2")\n');
@@ -403,4 +413,54 @@ describe("a killed or interrupted migrator", () => {
       await project.notApplied();
     }
   }, 30_000);
+});
+
+describe("a broken migration file is the user's error (exit 2), never a bug (exit 1)", () => {
+  test("a syntax error names the file and line; a misnamed class or a second class is refused before the registry is written", async () => {
+    const cwd = await projectCopy();
+    const env = { DATABASE_URL: "postgres://u:p@127.0.0.1:1/db", BACKUPCTL_DEV_DB: "external" };
+    const file = join(cwd, "migrations", "1800000000000-Broken.ts");
+    const migration = (
+      className: string,
+      upBody = "",
+    ) => `import type { MigrationInterface, QueryRunner } from "typeorm";
+export class ${className} implements MigrationInterface {
+  name = "${className}";
+  public async up(queryRunner: QueryRunner): Promise<void> {${upBody}}
+  public async down(queryRunner: QueryRunner): Promise<void> {}
+}
+`;
+    await Bun.write(
+      file,
+      migration("Broken1800000000000", "\n    await queryRunner.query(`SELECT 1`;\n  "),
+    );
+    for (const extra of [{}, { DEBUG: "1" }] as Record<string, string>[]) {
+      const syntax = await dev(cwd, ["migrate:run"], { ...env, ...extra });
+      expect(syntax.exitCode).toBe(2);
+      expect(syntax.stderr).toContain(
+        'error: migrations/1800000000000-Broken.ts:5:39: Expected ")" but found ";"\n',
+      );
+      expect(syntax.stderr).not.toContain("undefined");
+    }
+
+    const registry = join(cwd, "src", "db", "migrations.ts");
+    const before = await Bun.file(registry).text();
+    await Bun.write(file, migration("Misnamed1800000000000"));
+    const misnamed = await dev(cwd, ["migrate:registry"], env);
+    expect(misnamed.exitCode).toBe(2);
+    expect(misnamed.stderr).toBe(
+      "error: migrations/1800000000000-Broken.ts must export the class Broken1800000000000 (found Misnamed1800000000000): a migration class is named after its file, name then timestamp\n",
+    );
+    expect(await Bun.file(registry).text()).toBe(before);
+
+    await Bun.write(
+      file,
+      `${migration("Broken1800000000000")}${migration("Second1800000000001").split("\n").slice(1).join("\n")}`,
+    );
+    const two = await dev(cwd, ["migrate:run"], env);
+    expect(two.exitCode).toBe(2);
+    expect(two.stderr).toBe(
+      "error: migrations/1800000000000-Broken.ts defines 2 migration classes (Broken1800000000000, Second1800000000001): one per file, each in a file named after it\n",
+    );
+  }, 20_000);
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -6,9 +6,13 @@ import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { migrations as projectMigrations } from "../../src/db/migrations.ts";
 import { dataLossOf } from "../../src/migrate/data-loss.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
+import { inspectMigrations } from "../../src/migrate/inspect.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { freshDatabase, migratedDatabase, query } from "../support/database.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 const open: DataSource[] = [];
 afterAll(async () => {
@@ -182,6 +186,29 @@ describe("the gate in front of data loss", () => {
       [...names].reverse(),
     );
     expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
+  });
+
+  test("verify's scratch database is not gated: a seed migration whose down() empties its table inspects clean", async () => {
+    class Seed1800000000002 implements MigrationInterface {
+      name = "Seed1800000000002";
+      async up(q: QueryRunner) {
+        await q.query(
+          `INSERT INTO backup_log (id, project_name, status, started_at) VALUES (gen_random_uuid(), 'seed', 'success', now())`,
+        );
+      }
+      async down(q: QueryRunner) {
+        await q.query("DELETE FROM backup_log");
+      }
+    }
+    const db = await freshDatabase();
+    const ds = await dataSource(db, [...projectMigrations, Seed1800000000002]);
+    const inspections = await inspectMigrations(ds);
+    expect(inspections.map((i) => [i.name, i.error])).toEqual(
+      [...names, "Seed1800000000002"].map((name) => [name, undefined]),
+    );
+    // The same down() on a real run is gated.
+    await runMigrations(ds, { allowDataLoss: true });
+    await expect(revertMigrations(ds, 1)).rejects.toMatchObject({ kind: "dataLoss" });
   });
 
   test("the project's migrations pass the gate where nothing is lost: run and revert on an empty table", async () => {

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import pg from "pg";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import type { ConnectionSettings } from "../../src/config/connection.ts";
@@ -9,6 +9,9 @@ import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { freshDatabase, query } from "../support/database.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 /**
  * Exactly once under the faults that end a migrator's session: the lock lives on the session
@@ -216,7 +219,7 @@ describe("defence in depth: a migration claims its row before up() runs", () => 
       // The run's claim waits for the foreign transaction's row, then finds it committed.
       await until(
         db,
-        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "migrations_ledger"%'`,
+        `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO "migrations_ledger"%'`,
       );
       await foreign.query(`INSERT INTO effects VALUES ('after')`);
       await foreign.query(
@@ -234,4 +237,20 @@ describe("defence in depth: a migration claims its row before up() runs", () => 
     }
     await expectExactlyOnce(db);
   });
+});
+
+test("a DataSource with an isolation level: the claim waits until TypeORM has set it", async () => {
+  const db = await freshDatabase();
+  const ds = new DataSource({
+    ...buildDataSourceOptions({ NODE_ENV: "test" }, db),
+    migrations: [CreateEffects1800000000000, After1800000000002],
+    isolationLevel: "SERIALIZABLE",
+  });
+  await ds.initialize();
+  open.push(ds);
+  expect((await runMigrations(ds)).applied.map((m) => m.name)).toEqual([
+    "CreateEffects1800000000000",
+    "After1800000000002",
+  ]);
+  expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([{ n: 2 }]);
 });

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
   Column,
   DataSource,
@@ -15,6 +15,9 @@ import { migrations as projectMigrations } from "../../src/db/migrations.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
 import { freshDatabase, query } from "../support/database.ts";
+
+// Each test drives real servers and processes: seconds when the machine is idle, more under load.
+setDefaultTimeout(20_000);
 
 /**
  * The guide's own templates (typeorm-migration-guide.txt, "Common Patterns"), written with

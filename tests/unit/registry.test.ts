@@ -15,10 +15,16 @@ test("a registry is stale when a migration file is added, and writeRegistry mend
     migrationsDir: join(root, "migrations"),
     registryFile: join(root, "src", "db", "migrations.ts"),
   };
-  await Bun.write(join(paths.migrationsDir, "1710720000000-First.ts"), "");
+  await Bun.write(
+    join(paths.migrationsDir, "1710720000000-First.ts"),
+    "export class First1710720000000 {}\n",
+  );
   expect(await writeRegistry(paths)).toBe(true);
   expect(await isRegistryCurrent(paths)).toBe(true);
-  await writeFile(join(paths.migrationsDir, "1710720000001-Second.ts"), "");
+  await writeFile(
+    join(paths.migrationsDir, "1710720000001-Second.ts"),
+    "export class Second1710720000001 {}\n",
+  );
   await writeFile(join(paths.migrationsDir, "README.md"), "not a migration");
   expect(await isRegistryCurrent(paths)).toBe(false);
   expect(await writeRegistry(paths)).toBe(true);
