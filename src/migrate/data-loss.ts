@@ -127,21 +127,63 @@ async function alterTable(table: string, actions: string, db: Queryable) {
   return undefined;
 }
 
-/** Changes PostgreSQL makes without touching a value (binary-coercible, never shorter). */
+/**
+ * Conversions that keep every value: a longer or unbounded string, a wider integer, an integer or
+ * numeric into a numeric with room for its digits, real into double precision, anything into
+ * text. They may still rewrite the table (a lock, which lint reports), but lose nothing.
+ */
 function widens(current: string, target: string): boolean {
-  const to = target
-    .trim()
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .replace(/^varchar/, "character varying");
-  const from = current.toLowerCase();
-  const length = (type: string) => /\((\d+)\)$/.exec(type)?.[1];
-  const unbounded = to === "text" || to === "character varying";
-  if (/^(?:character varying|text)/.test(from) && unbounded) return true;
+  const to = canonicalType(target);
+  const from = canonicalType(current);
+  if (to === "text") return true;
+  if (/^(?:character varying|text)\b/.test(from) && to === "character varying") return true;
+  const length = (type: string) => Number(/\((\d+)\)$/.exec(type)?.[1]);
   if (from.startsWith("character varying(") && to.startsWith("character varying(")) {
-    return Number(length(to)) >= Number(length(from));
+    return length(to) >= length(from);
   }
-  return false;
+  const fromInteger = INTEGER_DIGITS[from];
+  if (fromInteger !== undefined) {
+    const toInteger = INTEGER_DIGITS[to];
+    if (toInteger !== undefined) return toInteger >= fromInteger;
+    const room = numericRoom(to);
+    return room !== undefined && room.whole >= fromInteger;
+  }
+  const fromNumeric = numericRoom(from);
+  const toNumeric = numericRoom(to);
+  if (fromNumeric && toNumeric) {
+    return toNumeric.whole >= fromNumeric.whole && toNumeric.scale >= fromNumeric.scale;
+  }
+  return from === "real" && to === "double precision";
+}
+
+/** Decimal digits each integer type holds. */
+const INTEGER_DIGITS: Record<string, number> = { smallint: 5, integer: 10, bigint: 19 };
+
+/** Digits before and after the point a numeric type holds; unbounded when it has no modifier. */
+function numericRoom(type: string): { whole: number; scale: number } | undefined {
+  if (type === "numeric")
+    return { whole: Number.POSITIVE_INFINITY, scale: Number.POSITIVE_INFINITY };
+  const m = /^numeric\((\d+)(?:,\s*(\d+))?\)$/.exec(type);
+  if (!m) return undefined;
+  const scale = Number(m[2] ?? 0);
+  return { whole: Number(m[1]) - scale, scale };
+}
+
+/** A type as written in SQL in the spelling format_type() prints. */
+function canonicalType(type: string): string {
+  const t = type.trim().toLowerCase().replace(/\s+/g, " ");
+  const alias: Record<string, string> = {
+    int2: "smallint",
+    int: "integer",
+    int4: "integer",
+    int8: "bigint",
+    float4: "real",
+    float8: "double precision",
+    decimal: "numeric",
+  };
+  const [, base = t, modifier = ""] = /^([a-z0-9 ]+?)\s*(\(.*\))?$/.exec(t) ?? [];
+  const name = base.replace(/^varchar$/, "character varying");
+  return `${alias[name] ?? name}${modifier.replace(/\s+/g, "")}`;
 }
 
 const SCHEMA_HAS_TABLES = `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

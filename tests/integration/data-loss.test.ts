@@ -44,8 +44,9 @@ describe("the statements that lose data, asked of the database", () => {
       CREATE TYPE unused AS ENUM ('x');
       CREATE SCHEMA full_schema; CREATE TABLE full_schema.t (id int);
       CREATE SCHEMA empty_schema;
-      CREATE TABLE "Filled" (id int, note varchar(50), feeling mood, empty_col text, n bigint);
-      INSERT INTO "Filled" VALUES (1, 'hello', 'ok', NULL, 5);
+      CREATE TABLE "Filled" (id int, note varchar(50), feeling mood, empty_col text, n bigint,
+        price numeric(10,2), ratio real);
+      INSERT INTO "Filled" VALUES (1, 'hello', 'ok', NULL, 5, 12.5, 0.5);
       CREATE TABLE vacant (id int, note text)`);
   });
   afterAll(() => client.end());
@@ -67,9 +68,22 @@ describe("the statements that lose data, asked of the database", () => {
     expect(await loss(`ALTER TABLE "Filled" ALTER COLUMN "note" TYPE varchar(10)`)).toBe(
       `changes the type of "Filled"."note" from character varying(50) to varchar(10), which rewrites or narrows its values`,
     );
-    expect(await loss(`ALTER TABLE "Filled" ALTER COLUMN n TYPE integer USING n::int`)).toContain(
-      "changes the type of",
-    );
+    // Narrowing numbers: fewer digits, fewer decimals, an integer from a fraction, a float.
+    for (const retype of [
+      "n TYPE integer USING n::int",
+      "n TYPE smallint",
+      "n TYPE numeric(10,0)",
+      "price TYPE integer",
+      "price TYPE numeric(10,1)",
+      "price TYPE numeric(9,2)",
+      "n TYPE real",
+      "ratio TYPE numeric(3,2)",
+    ]) {
+      expect([retype, await loss(`ALTER TABLE "Filled" ALTER COLUMN ${retype}`)]).toEqual([
+        retype,
+        expect.stringContaining("changes the type of") as unknown as string,
+      ]);
+    }
     expect(await loss(`DROP SCHEMA full_schema CASCADE`)).toBe(
       "drops schema full_schema, which holds tables",
     );
@@ -92,6 +106,15 @@ describe("the statements that lose data, asked of the database", () => {
       `ALTER TABLE "Filled" ALTER COLUMN n DROP NOT NULL`,
       `ALTER TABLE "Filled" ALTER COLUMN "note" TYPE varchar(80)`,
       `ALTER TABLE "Filled" ALTER COLUMN "note" TYPE text`,
+      // Widening numbers keeps every value (the guide's bigint → numeric, int → bigint …).
+      `ALTER TABLE "Filled" ALTER COLUMN n TYPE numeric USING n::numeric`,
+      `ALTER TABLE "Filled" ALTER COLUMN n TYPE NUMERIC(20, 0)`,
+      `ALTER TABLE "Filled" ALTER COLUMN id TYPE bigint`,
+      `ALTER TABLE "Filled" ALTER COLUMN id SET DATA TYPE int8`,
+      `ALTER TABLE "Filled" ALTER COLUMN price TYPE numeric(12,3)`,
+      `ALTER TABLE "Filled" ALTER COLUMN price TYPE decimal`,
+      `ALTER TABLE "Filled" ALTER COLUMN ratio TYPE double precision`,
+      `ALTER TABLE "Filled" ALTER COLUMN feeling TYPE text`,
       "DROP TABLE no_such_table",
       "DROP SCHEMA empty_schema",
       "DROP TYPE unused",
