@@ -8,6 +8,7 @@ import { defineCommand } from "citty";
 import { runCli } from "../src/cli/run-cli.ts";
 
 const database = () => import("./dev/database.ts");
+const apply = () => import("./dev/apply.ts");
 const migrate = () => import("./dev/migrate.ts");
 const check = () => import("./dev/check.ts");
 const files = () => import("./dev/files.ts");
@@ -24,12 +25,12 @@ const main = defineCommand({
     status: () => database().then((m) => m.status),
     psql: () => database().then((m) => m.psql),
     logs: () => database().then((m) => m.logs),
-    "migrate:run": () => migrate().then((m) => m.migrateRun),
-    "migrate:show": () => migrate().then((m) => m.migrateShow),
-    "migrate:revert": () => migrate().then((m) => m.migrateRevert),
+    "migrate:run": () => apply().then((m) => m.migrateRun),
+    "migrate:show": () => apply().then((m) => m.migrateShow),
+    "migrate:revert": () => apply().then((m) => m.migrateRevert),
     "migrate:generate": () => migrate().then((m) => m.migrateGenerate),
     "migrate:create": () => files().then((m) => m.migrateCreate),
-    "migrate:resolve": () => migrate().then((m) => m.migrateResolve),
+    "migrate:resolve": () => apply().then((m) => m.migrateResolve),
     "migrate:check": () => check().then((m) => m.migrateCheck),
     "migrate:lint": () => check().then((m) => m.migrateLint),
     "migrate:verify": () => check().then((m) => m.migrateVerify),

@@ -3,7 +3,7 @@ import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile, assertNameFree } from "../../src/migrate/files.ts";
-import { emptyMigration } from "../../src/migrate/generate.ts";
+import { emptyMigration } from "../../src/migrate/migration-source.ts";
 import { assertMigrationName } from "../../src/migrate/naming.ts";
 import { writeRegistry } from "../../src/migrate/registry.ts";
 

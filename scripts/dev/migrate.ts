@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
-import { type MigrationContext, migrationCommands } from "../../src/cli/migration-commands.ts";
+import type { MigrationContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { describeChanges } from "../../src/migrate/catalog.ts";
@@ -28,16 +28,6 @@ async function withContext<T>(
     await context.dataSource.destroy();
   }
 }
-
-const shared = migrationCommands({
-  args: dbArg,
-  open: (args) => openDevDataSource(args.db as string | undefined),
-  prefix: "migrate:",
-});
-export const migrateRun = shared.run;
-export const migrateShow = shared.show;
-export const migrateRevert = shared.revert;
-export const migrateResolve = shared.resolve;
 
 export const migrateGenerate = defineCommand({
   meta: {

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import type { MigrationContext } from "../../src/cli/migration-commands.ts";
@@ -12,11 +14,12 @@ import {
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { devDataDir } from "../../src/devdb/dev-data.ts";
 import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
-import { openDataSource } from "../../src/migrate/connect.ts";
+import { openClient, openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
-import { defaultApplier } from "../../src/migrate/executor.ts";
 import { strayMigrationFiles } from "../../src/migrate/files.ts";
-import { writeRegistry } from "../../src/migrate/registry.ts";
+import { defaultApplier } from "../../src/migrate/ledger.ts";
+import { sourceFromFiles, writeRegistry } from "../../src/migrate/registry.ts";
+import { type MigrationState, readStatus } from "../../src/migrate/status.ts";
 
 /**
  * The dev database and how to reach it. Three engines:
@@ -54,7 +57,19 @@ export interface DevEnv {
   embedded: EmbeddedServer;
 }
 
-export async function devEnv(flag?: string): Promise<DevEnv> {
+const resolved = new Map<string | undefined, Promise<DevEnv>>();
+
+/** The dev environment, worked out once per process (a quick read may be followed by a full open). */
+export function devEnv(flag?: string): Promise<DevEnv> {
+  let env = resolved.get(flag);
+  if (!env) {
+    env = readDevEnv(flag);
+    resolved.set(flag, env);
+  }
+  return env;
+}
+
+async function readDevEnv(flag?: string): Promise<DevEnv> {
   const connection = readConnection();
   addSecret(connection.password, ...connectionSecrets());
   const { engine, reason: engineReason } = await resolveEngine(flag);
@@ -89,11 +104,22 @@ async function resolveEngine(
 }
 
 /**
- * Whether a Docker engine answers. Spawned directly rather than through zx: a fixed argv needs no
- * shell, and zx's timeout handling costs half a second on every command that probes.
+ * Whether a Docker engine answers. Asked of its socket when no DOCKER_HOST, DOCKER_CONTEXT or
+ * configured context says where it is: with no socket there is no engine, and a ping answers in a
+ * millisecond where `docker info` takes tens of them (most machines here have the client only).
+ * Otherwise `docker info` decides, spawned directly: a fixed argv needs no shell.
  */
 async function dockerEngineAnswers(): Promise<boolean> {
   if (!Bun.which("docker")) return false;
+  if (!process.env.DOCKER_HOST && !process.env.DOCKER_CONTEXT && !(await configuredContext())) {
+    const socket = DOCKER_SOCKETS().find((path) => existsSync(path));
+    if (!socket) return false;
+    const ping = await fetch("http://docker/_ping", {
+      unix: socket,
+      signal: AbortSignal.timeout(5000),
+    }).catch(() => undefined);
+    return ping?.ok === true;
+  }
   const probe = Bun.spawn(["docker", "info", "--format", "{{.ServerVersion}}"], {
     stdout: "pipe",
     stderr: "ignore",
@@ -102,6 +128,23 @@ async function dockerEngineAnswers(): Promise<boolean> {
   });
   const [version, exitCode] = await Promise.all([new Response(probe.stdout).text(), probe.exited]);
   return exitCode === 0 && version.trim() !== "";
+}
+
+/** Where the Docker CLI looks for its engine by default: the system's, rootless, Docker Desktop's. */
+const DOCKER_SOCKETS = () => [
+  "/var/run/docker.sock",
+  ...(process.env.XDG_RUNTIME_DIR ? [join(process.env.XDG_RUNTIME_DIR, "docker.sock")] : []),
+  join(homedir(), ".docker", "run", "docker.sock"),
+];
+
+/** A context chosen with `docker context use` (other than the default) points somewhere else. */
+async function configuredContext(): Promise<boolean> {
+  const dir = process.env.DOCKER_CONFIG ?? join(homedir(), ".docker");
+  const config = await Bun.file(join(dir, "config.json"))
+    .json()
+    .catch(() => ({}));
+  const context = (config as { currentContext?: string }).currentContext;
+  return Boolean(context && context !== "default");
 }
 
 /** Whether nothing listens on 127.0.0.1:port yet (binding is the only reliable test). */
@@ -163,15 +206,12 @@ export async function startDevDatabase(env: DevEnv): Promise<void> {
 }
 
 /**
- * Opens the audit DataSource for a migrate:* command: refreshes the registry when migrations/
- * changed, starts the embedded database when it is the engine and down, then connects.
+ * What every migrate:* command does before it connects: reads the engine and connection, mends a
+ * stale registry (only commands that import it: a read-only command never writes a file), warns
+ * about files the naming rule leaves out, and starts the embedded database when it is down.
  */
-export async function openDevDataSource(
-  flag?: string,
-  { syncRegistry = true } = {},
-): Promise<MigrationContext & { env: DevEnv }> {
+async function prepareDevDatabase(flag: string | undefined, syncRegistry: boolean) {
   const env = await devEnv(flag);
-  // migrate:check reports a stale registry instead of mending it.
   if (syncRegistry && (await writeRegistry(PROJECT_PATHS))) {
     out.progress("Updated src/db/migrations.ts to match migrations/");
   }
@@ -181,6 +221,18 @@ export async function openDevDataSource(
     );
   }
   if (env.engine === "embedded") await startDevDatabase(env);
+  return env;
+}
+
+/**
+ * Opens the audit DataSource for a migrate:* command that changes or diffs the schema. migrate:check
+ * reports a stale registry instead of mending it (syncRegistry: false).
+ */
+export async function openDevDataSource(
+  flag?: string,
+  { syncRegistry = true } = {},
+): Promise<MigrationContext & { env: DevEnv }> {
+  const env = await prepareDevDatabase(flag, syncRegistry);
   // Imported only now: the options import the registry, which may just have been rewritten.
   const { buildDataSourceOptions, withStderrLogging } = await import(
     "../../src/config/typeorm.config.ts"
@@ -192,6 +244,24 @@ export async function openDevDataSource(
   });
   const { checksums } = await import("../../src/db/migrations.ts");
   return { dataSource, env, checksums, applier: defaultApplier("bun run dev", pkg.version) };
+}
+
+/**
+ * The migrations' states for `migrate:show` and a run with nothing to do: a plain connection and
+ * the files in migrations/ (hashed as the registry's macro does), so no TypeORM and no
+ * migration is loaded and no file is written.
+ */
+export async function readDevStates(flag?: string): Promise<MigrationState[]> {
+  const env = await prepareDevDatabase(flag, false);
+  const client = await openClient(env.connection).catch((error: unknown) => {
+    throw withDevHint(error, env);
+  });
+  try {
+    const rows = { query: async (sql: string, p?: unknown[]) => (await client.query(sql, p)).rows };
+    return await readStatus(rows, sourceFromFiles(PROJECT_PATHS.migrationsDir));
+  } finally {
+    await client.end();
+  }
 }
 
 /** What a developer can do about a connection failure to the dev database, added to its message. */

@@ -140,6 +140,13 @@ function fromUrl(raw: string, env: Env): ConnectionSettings {
   if (protocol !== "postgres" && protocol !== "postgresql") {
     throw new ConfigError(`DATABASE_URL must start with postgres:// (got ${protocol}://)`);
   }
+  // pg-connection-string keeps a malformed escape as written, so the password would silently be
+  // another one: the user's to fix, named without the value.
+  if (/%(?![0-9a-f]{2})/i.test(raw)) {
+    throw new ConfigError(
+      "DATABASE_URL has a malformed %-escape (write a literal % as %25, e.g. in the password)",
+    );
+  }
   const query = raw.includes("?") ? new URLSearchParams(raw.slice(raw.indexOf("?") + 1)) : null;
   for (const name of query?.keys() ?? []) {
     if (!URL_PARAMETERS.includes(name)) {

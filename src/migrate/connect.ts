@@ -1,4 +1,6 @@
-import { DataSource, type DataSourceOptions } from "typeorm";
+import pg from "pg";
+import type { DataSource, DataSourceOptions } from "typeorm";
+import { type ConnectionSettings, tlsOptions } from "../config/connection.ts";
 import { redact } from "../config/redact.ts";
 import { MigrateError } from "./errors.ts";
 
@@ -35,6 +37,8 @@ const CERTIFICATE_CODES = new Set([
 
 /** Opens a DataSource; failures to reach or log into the server become a `connect` MigrateError. */
 export async function openDataSource(options: DataSourceOptions): Promise<DataSource> {
+  // Loaded here, not at the top: commands that only read go through openClient without it.
+  const { DataSource } = await import("typeorm");
   const dataSource = new DataSource(options);
   try {
     await dataSource.initialize();
@@ -42,6 +46,38 @@ export async function openDataSource(options: DataSourceOptions): Promise<DataSo
     throw asConnectError(error, options);
   }
   return dataSource;
+}
+
+/**
+ * A plain connection for commands that only read the bookkeeping tables (`migrate:show`, a run
+ * with nothing to do): the same settings, TLS and failures as openDataSource, without loading
+ * TypeORM, which is most of such a command's time.
+ */
+export async function openClient(settings: ConnectionSettings): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: settings.host,
+    port: settings.port,
+    database: settings.database,
+    user: settings.user,
+    password: settings.password,
+    ssl: tlsOptions(settings.ssl) as pg.ClientConfig["ssl"],
+    application_name: "backupctl-toolkit",
+    connectionTimeoutMillis: 5000,
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw asConnectError(error, {
+      type: "postgres",
+      host: settings.host,
+      port: settings.port,
+      database: settings.database,
+      username: settings.user,
+      password: settings.password,
+    });
+  }
+  return client;
 }
 
 export function isConnectError(error: unknown): boolean {

@@ -10,7 +10,7 @@
  * A statement hidden in a DO block or a function is not seen.
  */
 
-type Queryable = { query(sql: string, parameters?: unknown[]): Promise<unknown> };
+import type { Queryable } from "./ledger.ts";
 
 const IDENT = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const QUALIFIED = String.raw`${IDENT}(?:\s*\.\s*${IDENT})?`;

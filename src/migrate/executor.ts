@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import type pg from "pg";
 import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
 import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
@@ -11,6 +10,7 @@ import {
   claimForApplySql,
   claimForRevert,
   completeApplied,
+  defaultApplier,
   ensureLedger,
   forget,
   forgetUnrecorded,
@@ -65,10 +65,6 @@ export interface AppliedMigration {
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
-
-export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"): Applier {
-  return { host: hostname(), tool, version };
-}
 
 /**
  * Opens one session, takes the migration lock on it, prepares the bookkeeping tables, checks

@@ -12,14 +12,12 @@ import { MigrateError } from "./errors.ts";
 import { ensureMetadataTable, firstLine } from "./executor.ts";
 import { recordChanges } from "./judge.ts";
 import { GENERATED_EXCEPTIONS } from "./lint.ts";
+import { renderMigration, type SchemaQuery, toStatement } from "./migration-source.ts";
 import { migrationFileName } from "./naming.ts";
 import { recordSchema } from "./shadow.ts";
 import { migrationStatus, pendingOf } from "./status.ts";
 
-export interface SchemaQuery {
-  query: string;
-  parameters?: unknown[];
-}
+export type { SchemaQuery } from "./migration-source.ts";
 
 /** A draft statement with the index of the up/down pair it belongs to, when TypeORM paired them. */
 type DraftQuery = SchemaQuery & { pair?: number };
@@ -350,75 +348,4 @@ function withoutDatabaseName(q: DraftQuery, database: string): DraftQuery {
     parameters.length ? { ...rest, query, parameters } : { ...rest, query },
     database,
   );
-}
-
-/** The blank template of `migrate:create`: both methods refuse to run until they are written. */
-export function emptyMigration(name: string, timestamp: number = Date.now()) {
-  const file = migrationFileName(name, timestamp);
-  const todo = (method: string) =>
-    `throw new Error(\`\${this.name}: ${method}() is not written yet\`);`;
-  return { ...file, source: renderMigration(file.className, [[todo("up")]], [[todo("down")]]) };
-}
-
-/** Line width of the project's formatter (biome.json): generated files must pass `biome check`. */
-const LINE_WIDTH = 100;
-
-/** One statement as source lines (relative indentation; SQL inside the literal is left as is). */
-function toStatement(q: SchemaQuery): string[] {
-  const sql = `\`${escapeTemplateLiteral(q.query)}\``;
-  const params = q.parameters?.length
-    ? `[${q.parameters.map(sourceLiteral).join(", ")}]`
-    : undefined;
-  const oneLine = `await queryRunner.query(${params ? `${sql}, ${params}` : sql});`;
-  if (`    ${oneLine}`.length <= LINE_WIDTH) return [oneLine];
-  const args = params ? [sql, params] : [sql];
-  return ["await queryRunner.query(", ...args.map((arg) => `  ${arg},`), ");"];
-}
-
-/** A value as biome writes it: double quotes, unless single ones need fewer escapes. */
-function sourceLiteral(value: unknown): string {
-  if (typeof value !== "string") return JSON.stringify(value);
-  const doubles = (value.match(/"/g) ?? []).length;
-  const singles = (value.match(/'/g) ?? []).length;
-  if (doubles <= singles) return JSON.stringify(value);
-  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
-}
-
-function escapeTemplateLiteral(text: string): string {
-  return text.replace(/\\/g, "\\\\").replace(/`/g, "\\`").replace(/\$\{/g, "\\${");
-}
-
-function renderMigration(
-  className: string,
-  up: string[][],
-  down: string[][],
-  header: string[] = [],
-  review: { up?: string | undefined; down?: string | undefined } = {},
-): string {
-  const body = (statements: string[][]) =>
-    statements
-      .flat()
-      .map((line) => `    ${line}`)
-      .join("\n");
-  const reasons = (["up", "down"] as const).flatMap((direction) => {
-    const reason = review[direction];
-    return reason ? [`    ${direction}: ${JSON.stringify(reason)},`] : [];
-  });
-  const allowDataLoss = reasons.length
-    ? `\n  // The data-loss gate's reviewed exception: read it before running this migration.\n  allowDataLoss = {\n${reasons.join("\n")}\n  };\n`
-    : "";
-  return `import type { MigrationInterface, QueryRunner } from "typeorm";
-${header.map((line) => `${line}\n`).join("")}
-export class ${className} implements MigrationInterface {
-  name = "${className}";
-${allowDataLoss}
-  public async up(queryRunner: QueryRunner): Promise<void> {
-${body(up)}
-  }
-
-  public async down(queryRunner: QueryRunner): Promise<void> {
-${body(down)}
-  }
-}
-`;
 }

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 /**
  * The ledger: what TypeORM's `migrations` table does not keep. One row per applied migration,
  * written in the migration's own transaction: the checksum of the source that ran, when, how
@@ -25,7 +26,8 @@ export interface LedgerEntry {
 }
 
 // A QueryRunner or a DataSource: both answer query(sql, params).
-type Queryable = { query(sql: string, parameters?: unknown[]): Promise<unknown> };
+/** Anything that answers SQL with rows: a DataSource, a QueryRunner, a plain pg client. */
+export type Queryable = { query(sql: string, parameters?: unknown[]): Promise<unknown> };
 
 export async function ensureLedger(runner: Queryable): Promise<void> {
   await runner.query(`CREATE TABLE IF NOT EXISTS "${LEDGER_TABLE}" (
@@ -173,4 +175,9 @@ export async function forgetUnrecorded(runner: Queryable, migrationsTable: strin
   await runner.query(
     `DELETE FROM "${LEDGER_TABLE}" l WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} m WHERE m."name" = l."name")`,
   );
+}
+
+/** Who applies: this host, and the tool and version doing it (shown by migrate:show). */
+export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"): Applier {
+  return { host: hostname(), tool, version };
 }

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { sourceChecksum } from "./checksum.ts";
 import { MigrateError } from "./errors.ts";
 import { type MigrationFileName, parseMigrationFileName } from "./naming.ts";
 
@@ -23,6 +24,20 @@ export function listMigrationFiles(migrationsDir: string): MigrationFileName[] {
     if (parsed) files.push(parsed);
   }
   return files.sort((a, b) => a.timestamp - b.timestamp);
+}
+
+/**
+ * Each migration's name, timestamp and checksum read from the files themselves, as the registry's
+ * macro computes them: what status needs, without importing (and so transpiling) any migration.
+ */
+export function sourceFromFiles(
+  migrationsDir: string,
+): { name: string; timestamp: number; checksum: string }[] {
+  return listMigrationFiles(migrationsDir).map((file) => ({
+    name: file.className,
+    timestamp: file.timestamp,
+    checksum: sourceChecksum(readFileSync(join(migrationsDir, file.fileName), "utf8")),
+  }));
 }
 
 export function renderRegistry(paths: RegistryPaths): string {

@@ -1,12 +1,7 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import {
-  defaultApplier,
-  type ExecuteOptions,
-  markApplied,
-  markReverted,
-  withPreparedRunner,
-} from "./executor.ts";
+import { type ExecuteOptions, markApplied, markReverted, withPreparedRunner } from "./executor.ts";
+import { defaultApplier } from "./ledger.ts";
 
 /**
  * Records a migration as applied or as rolled back without running it: for when its changes were

@@ -1,6 +1,9 @@
 import type { DataSource } from "typeorm";
-import { type Checksums, sourceMigrations } from "./checksum.ts";
-import { readLedger } from "./ledger.ts";
+import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
+import { type Queryable, readLedger } from "./ledger.ts";
+
+/** What status needs of a migration's source: no class, so it can come from the files alone. */
+export type SourceEntry = Pick<SourceMigration, "name" | "timestamp" | "checksum">;
 
 export type ChecksumState =
   /** The source is the one that was applied. */
@@ -33,9 +36,21 @@ export async function migrationStatus(
   dataSource: DataSource,
   checksums: Checksums = {},
 ): Promise<MigrationState[]> {
-  const source = sourceMigrations(dataSource, checksums);
-  const applied = await appliedMigrations(dataSource);
-  const ledger = await readLedger(dataSource);
+  return readStatus(
+    dataSource,
+    sourceMigrations(dataSource, checksums),
+    dataSource.options.migrationsTableName ?? "migrations",
+  );
+}
+
+/** The same, from any connection and a source list: what `migrate:show` needs without TypeORM. */
+export async function readStatus(
+  db: Queryable,
+  source: readonly SourceEntry[],
+  table = "migrations",
+): Promise<MigrationState[]> {
+  const applied = await appliedMigrations(db, table);
+  const ledger = await readLedger(db);
   const appliedNames = new Set(applied.map((m) => m.name));
   const state = (
     name: string,
@@ -75,15 +90,24 @@ export function pendingOf(states: readonly MigrationState[]): MigrationState[] {
 
 /** Rows of TypeORM's migrations table; none when it does not exist yet. */
 async function appliedMigrations(
-  dataSource: DataSource,
+  db: Queryable,
+  table: string,
 ): Promise<{ name: string; timestamp: number }[]> {
-  const table = dataSource.options.migrationsTableName ?? "migrations";
-  const [{ exists }] = await dataSource.query("SELECT to_regclass($1) IS NOT NULL AS exists", [
-    table,
-  ]);
-  if (!exists) return [];
-  const rows: { name: string; timestamp: string }[] = await dataSource.query(
-    `SELECT name, timestamp FROM ${dataSource.driver.escape(table)} ORDER BY timestamp, id`,
-  );
+  const quoted = `"${table.replace(/"/g, '""')}"`;
+  const [found] = (await db.query("SELECT to_regclass($1) IS NOT NULL AS exists", [quoted])) as {
+    exists: boolean;
+  }[];
+  if (!found?.exists) return [];
+  const rows = (await db.query(`SELECT name, timestamp FROM ${quoted} ORDER BY timestamp, id`)) as {
+    name: string;
+    timestamp: string;
+  }[];
   return rows.map((row) => ({ name: row.name, timestamp: Number(row.timestamp) }));
+}
+
+/** Whether a run would find nothing to do: nothing pending, nothing to adopt, nothing edited. */
+export function upToDate(states: readonly MigrationState[]): boolean {
+  return states.every(
+    (state) => state.applied && !state.missingFromSource && state.checksum === "ok",
+  );
 }

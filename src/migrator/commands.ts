@@ -7,7 +7,7 @@ import { connectionSecrets, readConnection } from "../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
 import { checksums } from "../db/migrations.ts";
 import { MigrateError } from "../migrate/errors.ts";
-import { defaultApplier } from "../migrate/executor.ts";
+import { defaultApplier } from "../migrate/ledger.ts";
 import { waitForDatabase } from "../migrate/wait.ts";
 
 /** `--timeout`, in seconds, for how long to wait for the database to accept connections. */

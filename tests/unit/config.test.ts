@@ -63,6 +63,12 @@ describe("connection settings", () => {
       { DATABASE_URL: "postgres://u:p@h:5432/" },
       /names no database/,
     ],
+    [
+      "a malformed %-escape in the password",
+      { DATABASE_URL: "postgres://u:se%zzcret@h/db" },
+      /^DATABASE_URL has a malformed %-escape \(write a literal % as %25, e\.g\. in the password\)$/,
+    ],
+    ["a % at the end", { DATABASE_URL: "postgres://u:p@h/db?password=x%" }, /malformed %-escape/],
     ["AUDIT_DB_PORT=70000", { AUDIT_DB_PORT: "70000" }, /AUDIT_DB_PORT must be a port/],
     ["NODE_ENV=staging", { NODE_ENV: "staging" }, /NODE_ENV must be/],
   ])("bad configuration (%s) is a one-line ConfigError", (_label, env, message) => {
@@ -72,6 +78,12 @@ describe("connection settings", () => {
   test("error messages never contain the password", () => {
     try {
       readConnection({ DATABASE_URL: "postgres://u:hunter22@h:99999/db" });
+      throw new Error("expected a ConfigError");
+    } catch (error) {
+      expect((error as Error).message).not.toContain("hunter22");
+    }
+    try {
+      readConnection({ DATABASE_URL: "postgres://u:hun%zzter22@h/db" });
       throw new Error("expected a ConfigError");
     } catch (error) {
       expect((error as Error).message).not.toContain("hunter22");

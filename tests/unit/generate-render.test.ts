@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
-import { emptyMigration } from "../../src/migrate/generate.ts";
+import { emptyMigration } from "../../src/migrate/migration-source.ts";
 import { run } from "../support/project.ts";
 
 async function biomeFormatted(source: string): Promise<string> {
