@@ -63,4 +63,5 @@ test("dev workflow and a database test file in a mode-700 checkout", async () =>
     if (data) await rm(data, { recursive: true, force: true });
     await rm(home, { recursive: true, force: true });
   }
-});
+  // Two clusters are created (the dev one and the copied suite's): ~11 s idle, minutes under load.
+}, 180_000);
