@@ -27,7 +27,7 @@ function addColumns(timestamp: number, first: number, count: number) {
   const names = Array.from({ length: count }, (_, i) => `"c${first + i}"`);
   return class implements MigrationInterface {
     name = `AddColumns${first}${timestamp}`;
-    // Spares the data-loss gate's look at each dropped column: the table is empty anyway.
+    // A reviewed loss: where the data-loss gate runs, it need not look at each dropped column.
     allowDataLoss = { down: "a test table" };
     async up(q: QueryRunner) {
       await q.query(names.map((n) => `ALTER TABLE "wide" ADD ${n} integer;`).join("\n"));
@@ -128,5 +128,46 @@ describe("migrate:verify's inspection", () => {
       `SELECT attname FROM pg_attribute WHERE attrelid = '"t"'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     );
     expect(columns.map((c: { attname: string }) => c.attname)).toEqual(["id", "x", "y", "z"]);
+  });
+
+  test("a transaction = false migration (CREATE INDEX CONCURRENTLY) is verified outside a transaction", async () => {
+    class CreateT1800000000000 implements MigrationInterface {
+      name = "CreateT1800000000000";
+      async up(q: QueryRunner) {
+        await q.query(`CREATE TABLE "t" ("id" integer)`);
+      }
+      async down(q: QueryRunner) {
+        await q.query(`DROP TABLE "t"`);
+      }
+    }
+    class IndexT1800000000001 implements MigrationInterface {
+      name = "IndexT1800000000001";
+      transaction = false;
+      async up(q: QueryRunner) {
+        await q.query(`CREATE INDEX CONCURRENTLY "IDX_t_id" ON "t" ("id")`);
+      }
+      async down(q: QueryRunner) {
+        await q.query(`DROP INDEX CONCURRENTLY "IDX_t_id"`);
+      }
+    }
+    class AddX1800000000002 implements MigrationInterface {
+      name = "AddX1800000000002";
+      async up(q: QueryRunner) {
+        await q.query(`ALTER TABLE "t" ADD "x" integer`);
+      }
+      async down(q: QueryRunner) {
+        await q.query(`ALTER TABLE "t" DROP "x"`);
+      }
+    }
+    const ds = await withMigrations([CreateT1800000000000, IndexT1800000000001, AddX1800000000002]);
+    const inspections = await inspectMigrations(ds);
+    expect(inspections.map((i) => [i.name, i.restored, i.error])).toEqual([
+      ["CreateT1800000000000", true, undefined],
+      ["IndexT1800000000001", true, undefined],
+      ["AddX1800000000002", true, undefined],
+    ]);
+    expect(inspections[1]?.down).toEqual(['DROP INDEX CONCURRENTLY "IDX_t_id"']);
+    const [index] = await ds.query(`SELECT indexname FROM pg_indexes WHERE tablename = 't'`);
+    expect(index).toEqual({ indexname: "IDX_t_id" });
   });
 });
