@@ -113,9 +113,14 @@ async function countApplied(db: ConnectionSettings): Promise<number> {
 }
 
 /** N add-column migrations in the project's own format, as migrate:create would name them. */
-function addColumnMigrations(
-  count: number,
-): { fileName: string; source: string; sql: string; name: string; timestamp: number }[] {
+function addColumnMigrations(count: number): {
+  fileName: string;
+  source: string;
+  sql: string;
+  name: string;
+  timestamp: number;
+  column: string;
+}[] {
   const first = 1800000000000;
   return Array.from({ length: count }, (_, i) => {
     const timestamp = first + i;
@@ -135,8 +140,53 @@ export class ${name} implements MigrationInterface {
   }
 }
 `;
-    return { fileName: `${timestamp}-AddBenchColumn${i + 1}.ts`, source, sql, name, timestamp };
+    const column = `bench_column_${i + 1}`;
+    return {
+      fileName: `${timestamp}-AddBenchColumn${i + 1}.ts`,
+      source,
+      sql,
+      name,
+      timestamp,
+      column,
+    };
   });
+}
+
+/**
+ * A scratch copy of the project (node_modules linked) with `extra` migrations added and the
+ * registry rewritten; with `inRecord`, the record gets their columns too, so the copy's record
+ * and migrations agree (migrate:check).
+ */
+async function projectWith(
+  dir: string,
+  extra: { fileName: string; source: string; column: string }[],
+  inRecord = false,
+): Promise<string> {
+  for (const entry of [
+    "package.json",
+    "bunfig.toml",
+    "tsconfig.json",
+    "scripts",
+    "src",
+    "migrations",
+  ])
+    await cp(join(PROJECT_ROOT, entry), join(dir, entry), { recursive: true });
+  await symlink(join(PROJECT_ROOT, "node_modules"), join(dir, "node_modules"));
+  for (const file of extra) await writeFile(join(dir, "migrations", file.fileName), file.source);
+  await writeRegistry({
+    migrationsDir: join(dir, "migrations"),
+    registryFile: join(dir, "src", "db", "migrations.ts"),
+  });
+  if (inRecord) {
+    const record = join(dir, "src", "domain", "audit", "backup-log.record.ts");
+    const source = await Bun.file(record).text();
+    const columns = extra.map(
+      (m) =>
+        `  @Column({ name: "${m.column}", type: "integer", nullable: true })\n  ${m.column}: number | null;\n`,
+    );
+    await writeFile(record, source.replace(/\n}\n$/, `\n\n${columns.join("\n")}}\n`));
+  }
+  return dir;
 }
 
 /**
@@ -371,11 +421,17 @@ const main = defineCommand({
       default: "200",
       description: "how many add-column migrations to apply",
     },
+    scale: {
+      type: "string",
+      default: "1000",
+      description: "how many add-column migrations migrate:verify, lint and check are timed at",
+    },
   },
   run: async ({ args }) => {
     const runs = Number(args.runs);
     const applyRuns = Number(args["apply-runs"]);
     const count = Number(args.count);
+    const scale = Number(args.scale);
     const work = join(tmpdir(), `backupctl-bench-${process.pid}`);
     await mkdir(work, { recursive: true, mode: 0o755 });
     out.progress("Starting a throwaway PostgreSQL…");
@@ -465,23 +521,7 @@ const main = defineCommand({
       // 2. Applying `count` add-column migrations to a database that has the project's ones.
       out.progress(`2. Applying ${count} add-column migrations (${applyRuns} runs each)`);
       const extra = addColumnMigrations(count);
-      const many = join(work, "many");
-      for (const entry of [
-        "package.json",
-        "bunfig.toml",
-        "tsconfig.json",
-        "scripts",
-        "src",
-        "migrations",
-      ])
-        await cp(join(PROJECT_ROOT, entry), join(many, entry), { recursive: true });
-      await symlink(join(PROJECT_ROOT, "node_modules"), join(many, "node_modules"));
-      for (const file of extra)
-        await writeFile(join(many, "migrations", file.fileName), file.source);
-      await writeRegistry({
-        migrationsDir: join(many, "migrations"),
-        registryFile: join(many, "src", "db", "migrations.ts"),
-      });
+      const many = await projectWith(join(work, "many"), extra);
       const manyBinary = await buildBinary(many, join(work, "many-dist"));
       const manyBaseline = await baselineProject(join(work, "baseline-many"), extra);
       const template = await createDatabase(server, "bench_base");
@@ -589,7 +629,32 @@ const main = defineCommand({
       );
       const generate = { rows: [...cold.rows, ...warm.rows, ...check.rows] };
 
-      // 4. Size, cold start (the binary starting and answering, no database) and memory.
+      // 4. Scale: the checks that run every migration up and down, at `scale` migrations.
+      out.progress(
+        `4. migrate:verify, lint and check at ${scale} add-column migrations (once each)`,
+      );
+      const scaleProject = await projectWith(join(work, "scale"), addColumnMigrations(scale), true);
+      const inScale = (label: string, args: string[]): Contender => ({
+        ...devCommand(label, args),
+        cwd: scaleProject,
+      });
+      const scaled = await measure(
+        [
+          inScale("migrate:verify", ["migrate:verify"]),
+          inScale("migrate:lint", ["migrate:lint"]),
+          inScale("migrate:check", ["migrate:check"]),
+        ],
+        1,
+        async () => {},
+        // Exit 0 is the answer: a finding, or an up() that stops the inspection, exits 11 or 12.
+        // (Not the last line: the output of a process that exits can be cut short on a pipe.)
+        () => true,
+      );
+      const scaleMs = (label: string) =>
+        median(scaled.rows.find((r) => r.label === label)?.runs ?? []);
+      const scaleTotal = names.length + scale;
+
+      // 5. Size, cold start (the binary starting and answering, no database) and memory.
       const size = (await stat(binary)).size;
       const peakRss = apply.rss.get("dist/migrator run") ?? 0;
       const coldStart = await measure(
@@ -641,6 +706,11 @@ const main = defineCommand({
           what: "warm migrate:generate --check under 1 s",
           ok: median(warm.rows[0]?.runs ?? []) < 1000,
           detail: fmt(median(warm.rows[0]?.runs ?? [])),
+        },
+        {
+          what: `verify at ${scale} migrations under ${(scale * 15) / 1000} s`,
+          ok: scaleMs("migrate:verify") < scale * 15,
+          detail: `${fmt(scaleMs("migrate:verify"))}, ${(scaleMs("migrate:verify") / scaleTotal).toFixed(1)} ms a migration`,
         },
         {
           what: "migrate:check on the project under 3 s",
@@ -695,7 +765,16 @@ A cold shadow database is built from every migration first; a warm one is reused
 | --- | ---: | ---: | ---: |
 ${generate.rows.map((r) => `| \`bun run dev ${r.label}\` | ${r.runs.length} | ${fmt(min(r.runs))} | ${fmt(median(r.runs))} |`).join("\n")}
 
-## 4. Size and memory
+## 4. At ${scale} migrations: verify, lint and check
+
+The project with ${scale} add-column migrations added to its ${names.length} (and the record with their
+columns); each command runs every migration up, down and up again on a scratch database, once.
+
+| | total | per migration |
+| --- | ---: | ---: |
+${scaled.rows.map((r) => `| \`bun run dev ${r.label}\` | ${fmt(median(r.runs))} | ${(median(r.runs) / scaleTotal).toFixed(1)} ms |`).join("\n")}
+
+## 5. Size and memory
 
 | | |
 | --- | ---: |

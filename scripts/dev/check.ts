@@ -82,7 +82,7 @@ function printVerify(inspections: Inspection[]): string[] {
       out.data(
         `${i.name}: down() does not restore the schema up() changed:\n${i.difference.map((d) => `    ${d}`).join("\n")}`,
       );
-    } else out.progress(`ok ${i.name}`);
+    } else out.progress(`ok ${i.name}${i.note ? ` (${i.note})` : ""}`);
   }
   return failed;
 }

@@ -132,8 +132,16 @@ export interface CatalogChange {
   right: string | undefined;
 }
 
+/** Equal catalogs, the usual answer (verify compares once per migration), found without sorting. */
+function sameCatalog(left: Catalog, right: Catalog): boolean {
+  if (left.size !== right.size) return false;
+  for (const [key, def] of left) if (right.get(key) !== def) return false;
+  return true;
+}
+
 /** Objects that differ, absent on one side or defined otherwise, sorted by key. */
 export function catalogChanges(left: Catalog, right: Catalog): CatalogChange[] {
+  if (sameCatalog(left, right)) return [];
   const keys = [...new Set([...left.keys(), ...right.keys()])].sort();
   return keys
     .filter((key) => left.get(key) !== right.get(key))

@@ -344,7 +344,8 @@ function forgetLoadedTables(runner: QueryRunner): void {
   cache.cachedTablePaths = {};
 }
 
-function transactional(migration: SourceMigration): boolean {
+/** False for a migration that opts out of its transaction (`transaction = false`). */
+export function transactional(migration: SourceMigration): boolean {
   return (migration.instance as { transaction?: boolean }).transaction !== false;
 }
 

@@ -228,4 +228,33 @@ describe("migrate:verify and empty down()", () => {
       'AddThing1800000000000: down() failed: column "no_such_column" of relation "backup_log" does not exist',
     );
   });
+
+  test("an up() that cannot run again after down() is a finding (exit 12), and the migrations after it are still verified", async () => {
+    const { cwd, cli } = await workspace();
+    await add(
+      cwd,
+      migration(
+        "AddAnswer",
+        1800000000000,
+        "await queryRunner.query(`CREATE FUNCTION answer() RETURNS integer LANGUAGE sql AS 'SELECT 42'`);",
+        "// forgets the function",
+      ),
+    );
+    await add(
+      cwd,
+      migration(
+        "AddNote",
+        1800000000001,
+        'await queryRunner.query(`ALTER TABLE "backup_log" ADD "note" text`);',
+        'await queryRunner.query(`ALTER TABLE "backup_log" DROP COLUMN "note"`);',
+      ),
+    );
+    const verify = await cli("migrate:verify");
+    expect(verify.exitCode).toBe(12);
+    expect(verify.stdout).toContain(
+      'AddAnswer1800000000000: up() after down() failed: function "answer" already exists with same argument types',
+    );
+    expect(verify.stderr).toContain("ok AddNote1800000000001");
+    expect(verify.stderr).toContain("error: not reversible: AddAnswer1800000000000\n");
+  });
 });
