@@ -1,4 +1,5 @@
 import type { Catalog, CatalogChange } from "./catalog.ts";
+import { keepsEveryValue } from "./data-loss.ts";
 
 /**
  * Statements for catalog differences whose kind is known, written from the catalogs themselves
@@ -49,24 +50,6 @@ export function parseColumn(def: string): ColumnDef | undefined {
   };
 }
 
-/** Casts that keep every value (the other way round can round or truncate). */
-const WIDENING: [from: RegExp, to: RegExp][] = [
-  [/^smallint$/, /^(integer|bigint|numeric.*|real|double precision)$/],
-  [/^integer$/, /^(bigint|numeric.*|double precision)$/],
-  [/^bigint$/, /^numeric$/],
-  [/^real$/, /^double precision$/],
-  [/^(character varying.*|character.*)$/, /^(text|character varying)$/],
-  [/^timestamp.* without time zone$/, /^timestamp.* with time zone$/],
-];
-
-function widens(from: string, to: string): boolean {
-  if (from === to) return true;
-  const varchar = /^character varying\((\d+)\)$/;
-  const [a, b] = [varchar.exec(from), varchar.exec(to)];
-  if (a && b) return Number(b[1]) >= Number(a[1]);
-  return WIDENING.some(([f, t]) => f.test(from) && t.test(to));
-}
-
 function splitKey(key: string): { kind: string; table: string; name: string } {
   const [kind = "", rest = ""] = key.split(/ (.*)/s);
   const dot = rest.indexOf(".");
@@ -101,8 +84,14 @@ function columnFix(
     return statements;
   };
   const fix: Fix = { up: toward(have, want), down: toward(want, have) };
-  if (have.type !== want.type && !widens(want.type, have.type)) {
-    fix.warning = `${table}.${column} changes type ${have.type} → ${want.type}: down() casts it back with ${have.type}, which can lose precision or fail on values that do not fit`;
+  // Either way may round or truncate: the data-loss gate then asks at run time (on a table with
+  // values) for --allow-data-loss or the migration's reviewed reason. generate only says so.
+  const lossy = [
+    !keepsEveryValue(have.type, want.type) && "up() casts it",
+    !keepsEveryValue(want.type, have.type) && `down() casts it back to ${have.type}`,
+  ].filter(Boolean);
+  if (have.type !== want.type && lossy.length > 0) {
+    fix.warning = `${table}.${column} changes type ${have.type} → ${want.type}: ${lossy.join(" and ")}, which can lose precision or fail on values that do not fit; on a table with values the data-loss gate asks for --allow-data-loss, or a reason in allowDataLoss`;
   }
   return fix;
 }

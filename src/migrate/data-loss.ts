@@ -118,7 +118,7 @@ async function alterTable(table: string, actions: string, db: Queryable) {
       const current = await columnType(table, column, db);
       if (
         current &&
-        !widens(current, retype[2] as string) &&
+        !keepsEveryValue(current, retype[2] as string) &&
         (await columnHasValues(table, column, db))
       )
         return `changes the type of ${table}.${column} from ${current} to ${retype[2]}, which rewrites or narrows its values`;
@@ -132,10 +132,12 @@ async function alterTable(table: string, actions: string, db: Queryable) {
  * numeric into a numeric with room for its digits, real into double precision, anything into
  * text. They may still rewrite the table (a lock, which lint reports), but lose nothing.
  */
-function widens(current: string, target: string): boolean {
+export function keepsEveryValue(current: string, target: string): boolean {
   const to = canonicalType(target);
   const from = canonicalType(current);
-  if (to === "text") return true;
+  if (from === to || to === "text") return true;
+  if (from.startsWith("timestamp without time zone") && to.startsWith("timestamp with time zone"))
+    return true;
   if (/^(?:character varying|text)\b/.test(from) && to === "character varying") return true;
   const length = (type: string) => Number(/\((\d+)\)$/.exec(type)?.[1]);
   if (from.startsWith("character varying(") && to.startsWith("character varying(")) {

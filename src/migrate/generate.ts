@@ -187,10 +187,6 @@ export async function generateMigration(
         upStatements.map(toStatement),
         down.kept.map(plain).map(toStatement),
         allowed,
-        {
-          up: conversionReview(upStatements),
-          down: conversionReview(down.kept),
-        },
       ),
       up: upStatements,
       down: down.kept.map(plain),
@@ -250,22 +246,6 @@ async function attempt(runner: QueryRunner, sql: string, parameters?: unknown[])
   } catch (error) {
     throw refuse(`the statement ${sql} fails when tried (and rolled back): ${firstLine(error)}`);
   }
-}
-
-const RETYPE = /^ALTER TABLE "((?:[^"]|"")+)" ALTER COLUMN "((?:[^"]|"")+)" TYPE .+ USING /;
-
-/**
- * Columns this direction converts in place (ALTER COLUMN … TYPE … USING): the data-loss gate stops
- * a type change on a column with values unless the migration gives a reason. generate writes the
- * conversion itself, instead of TypeORM's drop and add, so it says so, for the reviewer to check.
- */
-function conversionReview(statements: readonly SchemaQuery[]): string | undefined {
-  const columns = statements.flatMap((q) => {
-    const m = RETYPE.exec(q.query);
-    return m ? [`${m[1]}.${m[2]}`.replace(/""/g, '"')] : [];
-  });
-  if (columns.length === 0) return undefined;
-  return `written by migrate:generate: converts ${[...new Set(columns)].join(", ")} in place with a cast (USING), never dropped; a value the cast cannot keep fails the migration, or is rounded or truncated (review)`;
 }
 
 const ADD_COLUMN = /^ALTER TABLE ("(?:[^"]|"")+") ADD ("(?:[^"]|"")+") /;

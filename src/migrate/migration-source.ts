@@ -52,25 +52,17 @@ export function renderMigration(
   up: string[][],
   down: string[][],
   header: string[] = [],
-  review: { up?: string | undefined; down?: string | undefined } = {},
 ): string {
   const body = (statements: string[][]) =>
     statements
       .flat()
       .map((line) => `    ${line}`)
       .join("\n");
-  const reasons = (["up", "down"] as const).flatMap((direction) => {
-    const reason = review[direction];
-    return reason ? [`    ${direction}: ${JSON.stringify(reason)},`] : [];
-  });
-  const allowDataLoss = reasons.length
-    ? `\n  // The data-loss gate's reviewed exception: read it before running this migration.\n  allowDataLoss = {\n${reasons.join("\n")}\n  };\n`
-    : "";
   return `import type { MigrationInterface, QueryRunner } from "typeorm";
 ${header.map((line) => `${line}\n`).join("")}
 export class ${className} implements MigrationInterface {
   name = "${className}";
-${allowDataLoss}
+
   public async up(queryRunner: QueryRunner): Promise<void> {
 ${body(up)}
   }

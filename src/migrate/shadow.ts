@@ -83,10 +83,26 @@ export async function openShadow(
   checksums: Checksums,
   options: ExecuteOptions = {},
 ): Promise<Shadow> {
-  const { database, warm } = await cachedDatabase(base, shadowName(checksums), (dataSource) =>
-    migrateAll(dataSource, checksums, options),
-  );
-  return { dataSource: await open(base, database), database, warm };
+  return rebuiltIfDropped(async () => {
+    const { database, warm } = await cachedDatabase(base, shadowName(checksums), (dataSource) =>
+      migrateAll(dataSource, checksums, options),
+    );
+    return { dataSource: await open(base, database), database, warm };
+  });
+}
+
+/**
+ * Another toolkit on the same server, with other migrations or another record, drops the cached
+ * databases it takes for stale (never one in use): if that happened between finding this one and
+ * opening it, it is built again, once.
+ */
+async function rebuiltIfDropped<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if ((error as { code?: string }).code !== "3D000") throw error;
+    return work();
+  }
 }
 
 /**
@@ -164,17 +180,19 @@ export async function recordSchema(
 ): Promise<RecordSchema> {
   const database = `${RECORD_PREFIX}${hash(recordKey(entities))}`;
   const withEntities = { ...base, entities: entities.options.entities ?? [] };
-  const { warm } = await cachedDatabase(withEntities, database, synchronizeRecord);
-  const client = pgClient(base, database);
-  await client.connect();
-  try {
-    const catalog = await readCatalog({
-      query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows,
-    });
-    return { catalog, database, warm };
-  } finally {
-    await client.end();
-  }
+  return rebuiltIfDropped(async () => {
+    const { warm } = await cachedDatabase(withEntities, database, synchronizeRecord);
+    const client = pgClient(base, database);
+    await client.connect();
+    try {
+      const catalog = await readCatalog({
+        query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows,
+      });
+      return { catalog, database, warm };
+    } finally {
+      await client.end();
+    }
+  });
 }
 
 /** Functions of extensions that entities name in defaults, by the extension that provides them. */
