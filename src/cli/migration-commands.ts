@@ -166,7 +166,10 @@ export function printStates(
 
 /** `[X] Name  2026-11-25 19:20:01Z  15 ms  migrator 0.1.0 on host` */
 export function statusLine(state: MigrationState, width: number): string {
-  const mark = `${state.applied ? "[X]" : "[ ]"} ${state.name}`;
+  const mark = `${state.applied ? "[X]" : state.unfinished ? "[!]" : "[ ]"} ${state.name}`;
+  if (state.unfinished) {
+    return `${mark.padEnd(width + 4)}  STARTED, DID NOT FINISH (transaction = false): see migrate:resolve`;
+  }
   if (!state.applied) return mark;
   const details: string[] = [];
   const by = state.tool ? `${state.tool}${state.appliedBy ? ` on ${state.appliedBy}` : ""}` : "";

@@ -14,6 +14,7 @@ import {
   ensureLedger,
   forget,
   forgetUnrecorded,
+  type LedgerEntry,
   readLedger,
   recordApplied,
 } from "./ledger.ts";
@@ -35,6 +36,8 @@ export interface ExecuteOptions {
   lockTimeoutMs?: number;
   /** Applied migrations whose edited source the operator accepts (ledger updated). */
   acceptChanged?: readonly string[];
+  /** migrate:resolve: a migration left unfinished is what it settles, not a reason to refuse. */
+  resolving?: boolean;
   /** Run everything inside one transaction and roll it back: the database is left as it was. */
   dryRun?: boolean;
   /**
@@ -265,6 +268,14 @@ async function reconcileLedger(
       );
     }
   }
+  const unfinished = [...ledger.values()].filter((entry) => entry.unfinished);
+  if (unfinished.length > 0 && !options.resolving) {
+    const [first] = unfinished as [LedgerEntry];
+    throw new MigrateError(
+      "migrationFailed",
+      `${first.name} (transaction = false) started${first.appliedAt ? ` at ${first.appliedAt.toISOString()}` : ""}${first.appliedBy ? ` on ${first.appliedBy}` : ""} and did not finish; what it did is kept, so it is not run again by itself: check its effects, then record it with migrate:resolve --applied ${first.name} (it did its work) or --rolled-back ${first.name} (undone, to run again)`,
+    );
+  }
   if (changed.length > 0) {
     throw new MigrateError(
       "checksum",
@@ -370,6 +381,15 @@ async function inTransaction(
     if (own) await runner.commitTransaction();
   } catch (error) {
     if (own) await runner.rollbackTransaction().catch(() => undefined);
+    if (!own && !(error instanceof MigrateError && error.kind === "lock")) {
+      // Nothing to roll back: say so, whatever stopped it (a failure, a signal, the gate).
+      const reason = error instanceof MigrateError ? error.message : firstLine(error);
+      throw new MigrateError(
+        error instanceof MigrateError ? error.kind : "migrationFailed",
+        `${what} stopped outside a transaction (transaction = false): ${reason.replace(/; it was rolled back/, "")}. What it did before is kept and it is recorded as unfinished: check its effects, then record it with migrate:resolve --applied or --rolled-back`,
+        { cause: error },
+      );
+    }
     if (error instanceof MigrateError) throw error;
     throw new MigrateError(
       "migrationFailed",
@@ -392,28 +412,27 @@ export async function applyOne(
   const table = migrationsTable(dataSource);
   const applier = options.applier ?? defaultApplier();
   // Defence in depth behind the lock: claim the migration before up(), in its transaction.
-  const claim = (literal: (value: string) => string) =>
+  const claim = (literal: (value: string) => string, unfinished = false) =>
     claimForApplySql(
       { ...migration, checksum: migration.checksum ?? null, applier },
       table,
       literal,
+      unfinished,
     );
   const work = async (claimed: boolean | undefined) => {
-    const transactional = claimed !== undefined;
-    if (!(claimed ?? !(await isRecorded(runner, table, migration.name)))) {
-      throw alreadyDone(migration.name, "applied");
-    }
+    // Outside a transaction (transaction = false) the claim is committed before up() runs and
+    // marks the migration unfinished until it completes: one stopped half-way is never run again
+    // by itself (the next run refuses until migrate:resolve says what became of it).
+    const ok =
+      claimed ?? (await claimOutsideTransaction(runner, (literal) => claim(literal, true)));
+    if (!ok) throw alreadyDone(migration.name, "applied");
     await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
-    if (transactional) {
-      await completeApplied(
-        runner,
-        { name: migration.name, durationMs, timestamp: migration.timestamp },
-        table,
-      );
-    } else {
-      await markApplied(runner, dataSource, migration, durationMs, applier);
-    }
+    await completeApplied(
+      runner,
+      { name: migration.name, durationMs, timestamp: migration.timestamp },
+      table,
+    );
   };
   await inTransaction(runner, migration, `migration ${migration.name}`, work, claim);
   return { name: migration.name, durationMs };
@@ -461,11 +480,13 @@ async function begin(
   return claimed;
 }
 
-async function isRecorded(runner: QueryRunner, table: string, name: string): Promise<boolean> {
-  const rows = (await runner.query(`SELECT 1 FROM ${table} WHERE "name" = $1`, [
-    name,
-  ])) as unknown[];
-  return rows.length > 0;
+async function claimOutsideTransaction(
+  runner: QueryRunner,
+  claim: (literal: (value: string) => string) => string,
+): Promise<boolean> {
+  const client = (await runner.connect()) as pg.ClientBase;
+  const rows = (await runner.query(claim((value) => client.escapeLiteral(value)))) as unknown[];
+  return rows.length === 1;
 }
 
 /** Another session applied (or reverted) it since this run looked: the lock was not held. */
@@ -514,13 +535,13 @@ export async function revertOne(
   const table = migrationsTable(dataSource);
   await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
     // Defence in depth behind the lock: its rows go first, so a second reverter finds none.
+    // Outside a transaction the claim is committed first and leaves the migration unfinished
+    // until down() completes, as when applying.
     const transactional = runner.isTransactionActive;
-    const claimed = transactional
-      ? await claimForRevert(runner, migration.name, table)
-      : await isRecorded(runner, table, migration.name);
+    const claimed = await claimForRevert(runner, migration.name, table, !transactional);
     if (!claimed) throw alreadyDone(migration.name, "reverted");
     await guarded(runner, migration, "down", options, () => migration.instance.down(runner));
-    if (!transactional) await markReverted(runner, dataSource, migration.name);
+    if (!transactional) await forget(runner, migration.name);
   });
 }
 

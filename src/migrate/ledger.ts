@@ -23,6 +23,11 @@ export interface LedgerEntry {
   toolVersion: string | null;
   /** Applied before the ledger existed; its checksum was taken when it was adopted. */
   adopted: boolean;
+  /**
+   * A `transaction = false` migration that started and did not finish (failed, interrupted or
+   * killed): what it did is kept, so it is neither applied nor safe to run again.
+   */
+  unfinished: boolean;
 }
 
 // A QueryRunner or a DataSource: both answer query(sql, params).
@@ -38,8 +43,16 @@ export async function ensureLedger(runner: Queryable): Promise<void> {
     "applied_by" varchar,
     "tool" varchar,
     "tool_version" varchar,
-    "adopted" boolean NOT NULL DEFAULT false
-  )`);
+    "adopted" boolean NOT NULL DEFAULT false,
+    "unfinished" boolean NOT NULL DEFAULT false
+  );
+  -- Ledgers made before "unfinished" existed get it; only then is the table locked to alter it.
+  DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '"${LEDGER_TABLE}"'::regclass
+                   AND attname = 'unfinished' AND NOT attisdropped) THEN
+      ALTER TABLE "${LEDGER_TABLE}" ADD COLUMN "unfinished" boolean NOT NULL DEFAULT false;
+    END IF;
+  END $$`);
 }
 
 export async function readLedger(runner: Queryable): Promise<Map<string, LedgerEntry>> {
@@ -60,6 +73,7 @@ export async function readLedger(runner: Queryable): Promise<Map<string, LedgerE
         tool: (row.tool as string | null) ?? null,
         toolVersion: (row.tool_version as string | null) ?? null,
         adopted: Boolean(row.adopted),
+        unfinished: Boolean(row.unfinished),
       },
     ]),
   );
@@ -85,7 +99,7 @@ export async function recordApplied(
      VALUES ($1, $2, ${entry.adopted ? "NULL" : "now()"}, $3, $4, $5, $6, $7)
      ON CONFLICT ("name") DO UPDATE SET "checksum" = EXCLUDED."checksum", "applied_at" = EXCLUDED."applied_at",
        "duration_ms" = EXCLUDED."duration_ms", "applied_by" = EXCLUDED."applied_by", "tool" = EXCLUDED."tool",
-       "tool_version" = EXCLUDED."tool_version", "adopted" = EXCLUDED."adopted"`,
+       "tool_version" = EXCLUDED."tool_version", "adopted" = EXCLUDED."adopted", "unfinished" = false`,
     [
       entry.name,
       entry.checksum,
@@ -127,10 +141,12 @@ export function claimForApplySql(
   entry: { name: string; checksum: string | null; applier: Applier },
   migrationsTable: string,
   literal: (value: string) => string,
+  /** Committed before up() runs, outside a transaction: it stays if up() never finishes. */
+  unfinished = false,
 ): string {
   const name = literal(entry.name);
-  return `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "applied_by", "tool", "tool_version", "adopted")
-       SELECT ${name}, ${entry.checksum === null ? "NULL" : literal(entry.checksum)}, now(), ${literal(entry.applier.host)}, ${literal(entry.applier.tool)}, ${literal(entry.applier.version)}, false
+  return `INSERT INTO "${LEDGER_TABLE}" ("name", "checksum", "applied_at", "applied_by", "tool", "tool_version", "adopted", "unfinished")
+       SELECT ${name}, ${entry.checksum === null ? "NULL" : literal(entry.checksum)}, now(), ${literal(entry.applier.host)}, ${literal(entry.applier.tool)}, ${literal(entry.applier.version)}, false, ${unfinished}
         WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} WHERE "name" = ${name})
        ON CONFLICT ("name") DO NOTHING
        RETURNING "name"`;
@@ -143,7 +159,7 @@ export async function completeApplied(
   migrationsTable: string,
 ): Promise<void> {
   await runner.query(
-    `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = $2 WHERE "name" = $1)
+    `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = $2, "unfinished" = false WHERE "name" = $1)
      INSERT INTO ${migrationsTable} ("timestamp", "name") VALUES ($3, $1)`,
     [entry.name, entry.durationMs, entry.timestamp],
   );
@@ -157,10 +173,15 @@ export async function claimForRevert(
   runner: Queryable,
   name: string,
   migrationsTable: string,
+  /** Outside a transaction: the ledger row stays, unfinished, until down() completes. */
+  unfinished = false,
 ): Promise<boolean> {
+  const ledger = unfinished
+    ? `UPDATE "${LEDGER_TABLE}" SET "unfinished" = true WHERE "name" = $1`
+    : `DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1`;
   const [row] = (await runner.query(
     `WITH "typeorm_row" AS (DELETE FROM ${migrationsTable} WHERE "name" = $1 RETURNING 1),
-          "ledger_row" AS (DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1)
+          "ledger_row" AS (${ledger})
      SELECT count(*)::int AS "n" FROM "typeorm_row"`,
     [name],
   )) as { n: number }[];
@@ -173,7 +194,7 @@ export async function claimForRevert(
  */
 export async function forgetUnrecorded(runner: Queryable, migrationsTable: string): Promise<void> {
   await runner.query(
-    `DELETE FROM "${LEDGER_TABLE}" l WHERE NOT EXISTS (SELECT 1 FROM ${migrationsTable} m WHERE m."name" = l."name")`,
+    `DELETE FROM "${LEDGER_TABLE}" l WHERE NOT l."unfinished" AND NOT EXISTS (SELECT 1 FROM ${migrationsTable} m WHERE m."name" = l."name")`,
   );
 }
 

@@ -1,7 +1,7 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
 import { type ExecuteOptions, markApplied, markReverted, withPreparedRunner } from "./executor.ts";
-import { defaultApplier } from "./ledger.ts";
+import { defaultApplier, forget, readLedger } from "./ledger.ts";
 
 /**
  * Records a migration as applied or as rolled back without running it: for when its changes were
@@ -14,27 +14,37 @@ export async function resolveMigration(
   options: ExecuteOptions = {},
 ): Promise<void> {
   const _table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
-  await withPreparedRunner(dataSource, options, async (runner, source, applied) => {
-    const isApplied = (name: string) => applied.some((row) => row.name === name);
-    if ("applied" in change) {
-      const migration = source.find((m) => m.name === change.applied);
-      if (!migration)
-        throw new MigrateError("usage", `no migration named ${change.applied} in migrations/`);
-      if (isApplied(migration.name))
-        throw new MigrateError("nothingToDo", `${migration.name} is already applied`);
-      const applier = options.applier ?? defaultApplier();
+  await withPreparedRunner(
+    dataSource,
+    { ...options, resolving: true },
+    async (runner, source, applied) => {
+      const isApplied = (name: string) => applied.some((row) => row.name === name);
+      if ("applied" in change) {
+        const migration = source.find((m) => m.name === change.applied);
+        if (!migration)
+          throw new MigrateError("usage", `no migration named ${change.applied} in migrations/`);
+        if (isApplied(migration.name))
+          throw new MigrateError("nothingToDo", `${migration.name} is already applied`);
+        const applier = options.applier ?? defaultApplier();
+        await runner.startTransaction();
+        await markApplied(runner, dataSource, migration, null, {
+          ...applier,
+          tool: `${applier.tool} resolve`,
+        });
+        await runner.commitTransaction();
+        return;
+      }
+      if (!isApplied(change.rolledBack)) {
+        // A transaction = false migration that did not finish: its ledger row is all there is.
+        const entry = (await readLedger(runner)).get(change.rolledBack);
+        if (!entry?.unfinished)
+          throw new MigrateError("nothingToDo", `${change.rolledBack} is not applied`);
+        await forget(runner, change.rolledBack);
+        return;
+      }
       await runner.startTransaction();
-      await markApplied(runner, dataSource, migration, null, {
-        ...applier,
-        tool: `${applier.tool} resolve`,
-      });
+      await markReverted(runner, dataSource, change.rolledBack);
       await runner.commitTransaction();
-      return;
-    }
-    if (!isApplied(change.rolledBack))
-      throw new MigrateError("nothingToDo", `${change.rolledBack} is not applied`);
-    await runner.startTransaction();
-    await markReverted(runner, dataSource, change.rolledBack);
-    await runner.commitTransaction();
-  });
+    },
+  );
 }

@@ -28,6 +28,8 @@ export interface MigrationState {
   tool: string | null;
   /** Applied before the ledger existed: appliedBy/tool name who adopted it, not who applied it. */
   adopted: boolean;
+  /** A `transaction = false` migration that started and did not finish: migrate:resolve it. */
+  unfinished: boolean;
   checksum: ChecksumState;
 }
 
@@ -74,6 +76,7 @@ export async function readStatus(
       appliedBy: isApplied && entry?.appliedBy ? entry.appliedBy : null,
       tool: isApplied && entry?.tool ? `${entry.tool} ${entry.toolVersion ?? ""}`.trim() : null,
       adopted: isApplied && Boolean(entry?.adopted),
+      unfinished: Boolean(entry?.unfinished),
       checksum,
     };
   };

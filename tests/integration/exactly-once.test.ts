@@ -6,8 +6,10 @@ import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
 import { startThrowawayServer } from "../../src/devdb/throwaway.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { MIGRATION_LOCK_KEY } from "../../src/migrate/lock.ts";
+import { resolveMigration } from "../../src/migrate/resolve.ts";
 import { revertMigrations } from "../../src/migrate/revert.ts";
 import { runMigrations } from "../../src/migrate/run.ts";
+import { migrationStatus } from "../../src/migrate/status.ts";
 import { freshDatabase, query } from "../support/database.ts";
 
 // Each test drives real servers and processes: seconds when the machine is idle, more under load.
@@ -253,4 +255,78 @@ test("a DataSource with an isolation level: the claim waits until TypeORM has se
     "After1800000000002",
   ]);
   expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([{ n: 2 }]);
+});
+
+/** Outside a transaction (as CREATE INDEX CONCURRENTLY needs): its effects cannot be rolled back. */
+class NoTransactionData1800000000001 implements MigrationInterface {
+  name = "NoTransactionData1800000000001";
+  transaction = false;
+  async up(q: QueryRunner) {
+    await q.query(`INSERT INTO "effects" VALUES ('no transaction')`);
+    await q.query("SELECT 1 / (SELECT count(*) FROM effects WHERE note = 'fixed')");
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DELETE FROM "effects" WHERE "note" = 'no transaction'`);
+  }
+}
+
+describe("transaction = false, stopped half-way", () => {
+  test("is recorded unfinished and never run again by itself; resolve settles it", async () => {
+    const db = await freshDatabase();
+    const ds = await dataSource(db, [CreateEffects1800000000000, NoTransactionData1800000000001]);
+    const effects = async () =>
+      (await query(db, `SELECT count(*)::int AS n FROM effects WHERE note = 'no transaction'`))[0];
+    const failed = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(failed).toMatchObject({ kind: "migrationFailed" });
+    expect(failed.message).toContain("stopped outside a transaction (transaction = false)");
+    expect(failed.message).toContain("What it did before is kept");
+    expect(failed.message).not.toContain("rolled back");
+    expect(await effects()).toEqual({ n: 1 });
+    // Fixed, but what it did is still there: the next run refuses instead of doing it twice.
+    await query(db, `INSERT INTO effects VALUES ('fixed')`);
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused).toMatchObject({ kind: "migrationFailed", exitCode: 4 });
+    expect(refused.message).toContain(
+      "NoTransactionData1800000000001 (transaction = false) started at",
+    );
+    expect(refused.message).toContain("migrate:resolve --applied NoTransactionData1800000000001");
+    expect(await effects()).toEqual({ n: 1 });
+    const shown = (await migrationStatus(ds)).find((m) => m.name.startsWith("NoTransaction"));
+    expect(shown).toMatchObject({ applied: false, unfinished: true });
+    // Undone by hand and recorded as rolled back: the next run applies it, once.
+    await query(db, `DELETE FROM effects WHERE note = 'no transaction'`);
+    await resolveMigration(ds, { rolledBack: "NoTransactionData1800000000001" });
+    await runMigrations(ds);
+    expect(await effects()).toEqual({ n: 1 });
+    expect(await query(db, "SELECT name FROM migrations ORDER BY id")).toEqual([
+      { name: "CreateEffects1800000000000" },
+      { name: "NoTransactionData1800000000001" },
+    ]);
+    expect(
+      await query(db, "SELECT count(*)::int AS n FROM migrations_ledger WHERE unfinished"),
+    ).toEqual([{ n: 0 }]);
+  });
+
+  test("a revert that stops half-way is unfinished too; resolve --applied puts it back", async () => {
+    const db = await freshDatabase();
+    class FailingDown1800000000001 extends NoTransactionData1800000000001 {
+      override async up(q: QueryRunner) {
+        await q.query(`INSERT INTO "effects" VALUES ('no transaction')`);
+      }
+      override async down(q: QueryRunner) {
+        await q.query("SELECT 1 / 0");
+      }
+    }
+    const ds = await dataSource(db, [CreateEffects1800000000000, FailingDown1800000000001]);
+    await runMigrations(ds);
+    const failed = (await revertMigrations(ds, 1).catch((e: unknown) => e)) as MigrateError;
+    expect(failed.message).toContain("stopped outside a transaction");
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused.message).toContain("did not finish");
+    await resolveMigration(ds, { applied: "NoTransactionData1800000000001" });
+    expect((await runMigrations(ds)).applied).toEqual([]);
+    expect(
+      await query(db, "SELECT count(*)::int AS n FROM effects WHERE note = 'no transaction'"),
+    ).toEqual([{ n: 1 }]);
+  });
 });
