@@ -1,16 +1,12 @@
 import { stripVTControlCharacters } from "node:util";
-import { redact } from "../config/redact.ts";
+import { redactKnown, registerSecret } from "../config/redact.ts";
 
 /**
  * Where a CLI's words go: progress and errors to stderr, data to stdout. Colour only on a
  * terminal and never under NO_COLOR. Every line passes through redact() with the known secrets.
  */
-const secrets = new Set<string>();
-
 /** Registers values (passwords) that must never be printed, in any of their forms (redact.ts). */
-export function addSecret(...values: (string | undefined)[]): void {
-  for (const secret of values) if (secret) secrets.add(secret);
-}
+export const addSecret = registerSecret;
 
 function colourOn(stream: NodeJS.WriteStream): boolean {
   return !process.env.NO_COLOR && Boolean(stream.isTTY);
@@ -21,7 +17,7 @@ function paint(stream: NodeJS.WriteStream, code: number, text: string): string {
 }
 
 function write(stream: NodeJS.WriteStream, text: string): void {
-  const clean = redact(text, [...secrets]);
+  const clean = redactKnown(text);
   stream.write(`${colourOn(stream) ? clean : stripVTControlCharacters(clean)}\n`);
 }
 

@@ -8,6 +8,7 @@ import {
   runCommand,
 } from "citty";
 import { ConfigError } from "../config/connection.ts";
+import { redactKnown } from "../config/redact.ts";
 import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
 import { out } from "./output.ts";
 
@@ -185,7 +186,9 @@ function editDistance(a: string, b: string): number {
 
 /** Prints one line for the failure and returns its exit code. */
 export function report(error: unknown, cliName: string): number {
-  if (process.env.DEBUG && error instanceof Error) console.error(error.stack ?? String(error));
+  if (process.env.DEBUG && error instanceof Error) {
+    console.error(redactKnown(error.stack ?? String(error)));
+  }
   const syntax = sourceError(error);
   if (syntax) {
     out.error(syntax);

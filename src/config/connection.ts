@@ -149,6 +149,12 @@ function fromUrl(raw: string, env: Env): ConnectionSettings {
   }
   const query = raw.includes("?") ? new URLSearchParams(raw.slice(raw.indexOf("?") + 1)) : null;
   for (const name of query?.keys() ?? []) {
+    // Not a parameter name: a "?" inside the password, say. Never echoed: it is part of it.
+    if (!/^[a-z_]+$/i.test(name)) {
+      throw new ConfigError(
+        "DATABASE_URL has a ? before its host or database: percent-encode a ? in the password as %3F",
+      );
+    }
     if (!URL_PARAMETERS.includes(name)) {
       throw new ConfigError(
         `DATABASE_URL parameter "${name}" is not supported (supported: ${URL_PARAMETERS.join(", ")})`,

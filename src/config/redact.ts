@@ -26,3 +26,16 @@ export function secretForms(secret: string): string[] {
   ]);
   return [...forms].filter((form) => form.length >= 3);
 }
+
+/** The secrets this process knows (passwords it connects with), in one place for every writer. */
+const known = new Set<string>();
+
+/** Registers values (passwords) that must never be printed, in any of their forms. */
+export function registerSecret(...values: (string | undefined)[]): void {
+  for (const secret of values) if (secret) known.add(secret);
+}
+
+/** `text` with URL passwords and every registered secret hidden. */
+export function redactKnown(text: string): string {
+  return redact(text, [...known]);
+}

@@ -1,8 +1,10 @@
 import type { Logger, LoggerOptions } from "typeorm";
+import { redactKnown } from "../config/redact.ts";
 
 /**
  * TypeORM's console loggers write to stdout, which belongs to data (`--json`). This one sends
- * TypeORM's messages to stderr, honouring the same `logging` levels.
+ * TypeORM's messages to stderr, honouring the same `logging` levels, with every known secret
+ * hidden: a failed query's error can quote a value, and a value can be a password.
  */
 export class StderrLogger implements Logger {
   constructor(private readonly options: LoggerOptions) {}
@@ -13,7 +15,7 @@ export class StderrLogger implements Logger {
   }
 
   private write(line: string) {
-    process.stderr.write(`${line}\n`);
+    process.stderr.write(`${redactKnown(line)}\n`);
   }
 
   logQuery(query: string) {

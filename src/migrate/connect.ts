@@ -84,7 +84,9 @@ export function isConnectError(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
   if (code && (CONNECT_SQLSTATES.has(code) || NETWORK_CODES.has(code))) return true;
   if (code && CERTIFICATE_CODES.has(code)) return true;
-  return /timeout|terminated unexpectedly|connect|does not support SSL/i.test(message ?? "");
+  return /timeout|terminated unexpectedly|connect|does not support SSL|client password must be a string/i.test(
+    message ?? "",
+  );
 }
 
 export function asConnectError(error: unknown, options: DataSourceOptions): MigrateError {
@@ -107,6 +109,8 @@ function explain(error: unknown): string {
   if (code === "3D000") return message ?? "database does not exist";
   if (code && CERTIFICATE_CODES.has(code))
     return `the server's certificate does not verify (${message ?? code}): check sslrootcert (the CA that signed it) and the host name, or use sslmode=require to encrypt without verifying`;
+  if (/client password must be a string/i.test(message ?? ""))
+    return "the server asks for a password and none is set (put it in DATABASE_URL, or set AUDIT_DB_PASSWORD)";
   if (/does not support SSL/i.test(message ?? ""))
     return "the server does not support SSL: remove sslmode (or use sslmode=disable)";
   if (error instanceof AggregateError && error.errors.length) return explain(error.errors[0]);

@@ -158,12 +158,16 @@ export function failedAfter(
   error: unknown,
   done: readonly DoneStep[],
   verb: "applied" | "reverted",
+  /** A dry run keeps nothing: the steps before it were rolled back too. */
+  dryRun = false,
 ): unknown {
   if (!(error instanceof MigrateError)) return error;
-  const sofar =
-    done.length === 0
+  const names = done.map((d) => d.name).join(", ");
+  const sofar = dryRun
+    ? `a dry run: nothing was ${verb}${names ? `; the ones before it (${names}) were rolled back too` : ""}`
+    : done.length === 0
       ? `nothing was ${verb}`
-      : `${verb} before it (and kept): ${done.map((d) => d.name).join(", ")}`;
+      : `${verb} before it (and kept): ${names}`;
   return new MigrateError(error.kind, `${error.message} (${sofar})`, { cause: error.cause, done });
 }
 

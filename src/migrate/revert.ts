@@ -63,6 +63,7 @@ export async function revertMigrations(
           error,
           reverted.map((name) => ({ name })),
           "reverted",
+          options.dryRun,
         );
       }
       await revertOne(runner, dataSource, migration, options).catch((error) => {
@@ -70,6 +71,7 @@ export async function revertMigrations(
           error,
           reverted.map((name) => ({ name })),
           "reverted",
+          options.dryRun,
         );
       });
       logger.info(`${options.dryRun ? "would revert" : "reverted"} ${migration.name}`);

@@ -37,10 +37,10 @@ export async function runMigrations(
       try {
         throwIfStopped(options, `before ${migration.name}`);
       } catch (error) {
-        throw failedAfter(error, results, "applied");
+        throw failedAfter(error, results, "applied", options.dryRun);
       }
       const result = await applyOne(runner, dataSource, migration, options).catch((error) => {
-        throw failedAfter(error, results, "applied");
+        throw failedAfter(error, results, "applied", options.dryRun);
       });
       logger.info(
         `${options.dryRun ? "would apply" : "applied"} ${result.name} (${result.durationMs} ms)`,

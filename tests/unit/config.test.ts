@@ -68,6 +68,11 @@ describe("connection settings", () => {
       { DATABASE_URL: "postgres://u:se%zzcret@h/db" },
       /^DATABASE_URL has a malformed %-escape \(write a literal % as %25, e\.g\. in the password\)$/,
     ],
+    [
+      "an unencoded ? in the password (its tail is never echoed)",
+      { DATABASE_URL: "postgres://u:Zq9?hunter2@h/db" },
+      /^DATABASE_URL has a \? before its host or database: percent-encode a \? in the password as %3F$/,
+    ],
     ["a % at the end", { DATABASE_URL: "postgres://u:p@h/db?password=x%" }, /malformed %-escape/],
     ["AUDIT_DB_PORT=70000", { AUDIT_DB_PORT: "70000" }, /AUDIT_DB_PORT must be a port/],
     ["NODE_ENV=staging", { NODE_ENV: "staging" }, /NODE_ENV must be/],
