@@ -31,17 +31,79 @@ export function reviewedReason(instance: unknown, direction: Direction): string 
   return typeof reason === "string" && reason.trim().length > 0 ? reason.trim() : undefined;
 }
 
-/** Comments and string literals out, so `-- DROP TABLE x` or `'DROP TABLE'` is not a statement. */
+/**
+ * The statement's code as PostgreSQL reads it: comments (nested block comments too) out, string
+ * literals (standard, E'' with backslash escapes, dollar-quoted with any tag) emptied, quoted
+ * identifiers kept whole and set apart by spaces (`FROM"t"` is `FROM "t"`). One pass, left to
+ * right, so `'--'` is a string and `-- 'x` a comment.
+ */
 function code(sql: string): string {
-  return sql
-    .replace(/--[^\n]*/g, " ")
-    .replace(/\/\*[\s\S]*?\*\//g, " ")
-    .replace(/\$([A-Za-z_]*)\$[\s\S]*?\$\1\$/g, "''")
-    .replace(/'(?:[^']|'')*'/g, "''");
+  let out = "";
+  let i = 0;
+  while (i < sql.length) {
+    const token = tokenAt(sql, i);
+    if (token) {
+      out += token.text;
+      i = token.end;
+    } else {
+      out += sql[i];
+      i++;
+    }
+  }
+  return out;
 }
 
+/** The comment, literal or quoted identifier starting at `i`, and what it reads as. */
+function tokenAt(sql: string, i: number): { end: number; text: string } | undefined {
+  if (sql.startsWith("/*", i)) {
+    let depth = 0;
+    let end = i;
+    do {
+      if (sql.startsWith("/*", end)) {
+        depth++;
+        end += 2;
+      } else if (sql.startsWith("*/", end)) {
+        depth--;
+        end += 2;
+      } else end++;
+    } while (depth > 0 && end < sql.length);
+    return { end, text: " " };
+  }
+  const dollar = stickyMatch(TOKEN.dollarTag, sql, i);
+  if (dollar && !/[\w$]/.test(sql[i - 1] ?? "")) {
+    const close = sql.indexOf(dollar, i + dollar.length);
+    return { end: close < 0 ? sql.length : close + dollar.length, text: "''" };
+  }
+  // E'…' only where E starts a word: `name'x'` is not an escape string.
+  if (!/\w/.test(sql[i - 1] ?? "") && stickyMatch(TOKEN.escapeString, sql, i)) {
+    return { end: i + (stickyMatch(TOKEN.escapeString, sql, i) as string).length, text: "''" };
+  }
+  for (const [pattern, text] of TOKEN.simple) {
+    const match = stickyMatch(pattern, sql, i);
+    if (match) return { end: i + match.length, text: text(match) };
+  }
+  return undefined;
+}
+
+function stickyMatch(pattern: RegExp, sql: string, i: number): string | undefined {
+  pattern.lastIndex = i;
+  return pattern.exec(sql)?.[0];
+}
+
+/** Sticky patterns: each matches only where the scanner stands. */
+const TOKEN = {
+  dollarTag: /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/y,
+  escapeString: /[eE]'(?:[^'\\]|\\[\s\S]|'')*'?/y,
+  simple: [
+    [/--[^\n]*/y, () => " "],
+    [/'(?:[^']|'')*'?/y, () => "''"],
+    [/"(?:[^"]|"")*"?/y, (identifier: string) => ` ${identifier} `],
+  ] as [RegExp, (token: string) => string][],
+};
+
 /** Cheap first look: only these statements can lose data (an ALTER only if it drops or retypes). */
-const CANDIDATE = /^\s*(?:drop|truncate|delete|update)\b|^\s*alter\b[\s\S]*\b(?:drop|type)\b/i;
+const CANDIDATE =
+  /^\s*(?:drop|truncate|delete|update)\b|^\s*alter\b[\s\S]*\b(?:drop|type|rename)\b|^\s*(?:with|merge)\b[\s\S]*\b(?:delete|update)\b/i;
 
 /** Compiled once: the gate looks at every statement of every migration. */
 const SHAPE = {
@@ -54,35 +116,96 @@ const SHAPE = {
   dropType: new RegExp(`^drop type (?:if exists )?(${LIST})`, "i"),
   dropColumn: new RegExp(`^drop (?:column )?(?:if exists )?(${IDENT})(?: |$)`, "i"),
   retype: new RegExp(
-    `^alter (?:column )?(${IDENT}) (?:set data )?type (.+?)(?: using .*| collate .*)?$`,
+    `^alter (?:column )?(${IDENT}) (?:set data )?type (.+?)(?: collate \\S+)?(?: using (.*))?$`,
     "i",
+  ),
+  /** USING col::type or USING CAST(col AS type): the plain cast, values kept as the types allow. */
+  castOf: new RegExp(`^(${IDENT}) ?:: ?[^()]+(?:\\([^()]*\\))?(?: ?\\[\\])*$`, "i"),
+  castCall: new RegExp(`^cast ?\\( ?(${IDENT}) as [^()]+(?:\\([^()]*\\))?(?: ?\\[\\])* ?\\)$`, "i"),
+  renameColumn: new RegExp(`^rename (?:column )?(${IDENT}) to (${IDENT})$`, "i"),
+  renameTable: new RegExp(`^rename to (${IDENT})$`, "i"),
+  /** A DELETE or UPDATE inside WITH … or MERGE: which table, not how many rows. */
+  nestedChange: new RegExp(
+    `\\b(?:delete from (?:only )?(${QUALIFIED})|update (?:only )?(${QUALIFIED}) set|merge into (?:only )?(${QUALIFIED}))`,
+    "gi",
   ),
   qualified: new RegExp(QUALIFIED, "g"),
 };
 
-/** How the statement would lose data here, or undefined when it would not. */
+/**
+ * How the statements would lose data here, or undefined when they would not. The database is
+ * asked as it is before the string runs; a rename earlier in the same string is followed, so
+ * `RENAME COLUMN a TO b; DROP COLUMN b` is judged by a's values.
+ */
 export async function dataLossOf(sql: string, db: Queryable): Promise<string | undefined> {
+  const renamed: Renames = new Map();
   for (const statement of code(sql).split(";")) {
     if (!CANDIDATE.test(statement)) continue;
-    const loss = await classify(statement.trim().replace(/\s+/g, " "), db);
+    const loss = await classify(statement.trim().replace(/\s+/g, " "), db, renamed);
     if (loss) return loss;
   }
   return undefined;
 }
 
-async function classify(s: string, db: Queryable): Promise<string | undefined> {
+/** Names given earlier in the same string (`table` or `table.column`) → the name they had. */
+type Renames = Map<string, string>;
+
+function original(renamed: Renames, name: string): string {
+  return renamed.get(unquote(name)) ?? name;
+}
+
+function originalColumn(renamed: Renames, table: string, column: string): string {
+  return renamed.get(`${unquote(table)}.${unquote(column)}`) ?? column;
+}
+
+/** A WHERE of the statement itself (not of a subquery) that can be false for some row. */
+function filters(statement: string): boolean {
+  let flat = statement;
+  for (let i = 0; i < 10 && /\([^()]*\)/.test(flat); i++) flat = flat.replace(/\([^()]*\)/g, " ");
+  const where = /\bwhere\b(.*)$/i.exec(flat)?.[1]?.trim() ?? "";
+  return where !== "" && !/^(?:true|1 ?= ?1|'t'|not false)$/i.test(where);
+}
+
+async function classify(s: string, db: Queryable, renamed: Renames): Promise<string | undefined> {
+  if (/^(?:with|merge)\b/i.test(s)) {
+    // Which rows a DELETE or UPDATE in a WITH or MERGE reaches cannot be told: rows are enough.
+    for (const m of s.matchAll(SHAPE.nestedChange)) {
+      const table = (m[1] ?? m[2] ?? m[3]) as string;
+      const loss = await firstWithRows([original(renamed, table)], db, (t) =>
+        m[2]
+          ? `overwrites rows of ${t} (an UPDATE inside WITH)`
+          : `deletes rows of ${t} (a DELETE inside WITH or MERGE)`,
+      );
+      if (loss) return loss;
+    }
+    return undefined;
+  }
   let m = SHAPE.dropTable.exec(s);
-  if (m) return firstWithRows(split(m[1]), db, (t) => `drops table ${t}, which has rows`);
+  if (m) {
+    const tables = split(m[1]).map((t) => original(renamed, t));
+    return firstWithRows(tables, db, (t) => `drops table ${t}, which has rows`);
+  }
   m = SHAPE.truncate.exec(s);
-  if (m) return firstWithRows(split(m[1]), db, (t) => `empties table ${t}, which has rows`);
+  if (m) {
+    const tables = split(m[1]).map((t) => original(renamed, t));
+    return firstWithRows(tables, db, (t) => `empties table ${t}, which has rows`);
+  }
   m = SHAPE.delete.exec(s);
-  if (m && !/\bwhere\b/i.test(s))
-    return firstWithRows([m[1] as string], db, (t) => `deletes every row of ${t}`);
+  if (m && !filters(s))
+    return firstWithRows(
+      [original(renamed, m[1] as string)],
+      db,
+      (t) => `deletes every row of ${t}`,
+    );
   m = SHAPE.update.exec(s);
-  if (m && !/\bwhere\b/i.test(s))
-    return firstWithRows([m[1] as string], db, (t) => `overwrites every row of ${t}`);
+  if (m && !filters(s))
+    return firstWithRows(
+      [original(renamed, m[1] as string)],
+      db,
+      (t) => `overwrites every row of ${t}`,
+    );
   m = SHAPE.alterTable.exec(s);
-  if (m) return alterTable(m[1] as string, m[2] as string, db);
+  if (m) return alterTable(m[1] as string, m[2] as string, db, renamed);
   m = SHAPE.dropSchema.exec(s);
   if (m) {
     for (const schema of split(m[1])) {
@@ -100,28 +223,51 @@ async function classify(s: string, db: Queryable): Promise<string | undefined> {
   return undefined;
 }
 
-async function alterTable(table: string, actions: string, db: Queryable) {
+async function alterTable(named: string, actions: string, db: Queryable, renamed: Renames) {
+  const table = original(renamed, named);
+  const renamedTable = SHAPE.renameTable.exec(actions.trim());
+  if (renamedTable) {
+    renamed.set(unquote(renamedTable[1] as string), table);
+    return undefined;
+  }
   // Each action of `ALTER TABLE t a, b, …`; commas inside parentheses (numeric(10,2)) stay.
   for (const action of actions.split(/,(?![^()]*\))/)) {
     const a = action.trim();
+    const renamedColumn = SHAPE.renameColumn.exec(a);
+    if (renamedColumn) {
+      const [, from = "", to = ""] = renamedColumn;
+      renamed.set(`${unquote(table)}.${unquote(to)}`, originalColumn(renamed, table, from));
+      continue;
+    }
     const drop = SHAPE.dropColumn.exec(a);
     const word = drop?.[1]?.toLowerCase();
     if (drop && !["constraint", "default", "not", "identity", "expression"].includes(word ?? "")) {
-      const column = drop[1] as string;
+      const column = originalColumn(renamed, table, drop[1] as string);
       if (await columnHasValues(table, column, db))
         return `drops column ${column} of ${table}, which holds values`;
       continue;
     }
     const retype = SHAPE.retype.exec(a);
     if (retype) {
-      const column = retype[1] as string;
+      const [, written = "", target = "", using] = retype;
+      const column = originalColumn(renamed, table, written);
       const current = await columnType(table, column, db);
+      // A USING other than the plain cast computes new values: only an empty column is safe.
+      const cast =
+        using === undefined
+          ? undefined
+          : (SHAPE.castOf.exec(using.trim()) ?? SHAPE.castCall.exec(using.trim()))?.[1];
+      const plainCast =
+        using === undefined || (cast !== undefined && unquote(cast) === unquote(written));
       if (
         current &&
-        !keepsEveryValue(current, retype[2] as string) &&
+        (!plainCast || !keepsEveryValue(current, target)) &&
         (await columnHasValues(table, column, db))
-      )
-        return `changes the type of ${table}.${column} from ${current} to ${retype[2]}, which rewrites or narrows its values`;
+      ) {
+        return plainCast
+          ? `changes the type of ${table}.${column} from ${current} to ${target}, which rewrites or narrows its values`
+          : `changes the type of ${table}.${column} computing new values (USING ${using?.trim()}), which may not keep its values`;
+      }
     }
   }
   return undefined;

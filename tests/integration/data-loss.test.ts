@@ -88,6 +88,39 @@ describe("the statements that lose data, asked of the database", () => {
       "drops schema full_schema, which holds tables",
     );
     expect(await loss(`DROP TYPE mood CASCADE`)).toBe("drops type mood, which a column uses");
+    // Ways around the patterns an adversary found: each still refused.
+    for (const [sql, said] of [
+      [
+        `ALTER TABLE "Filled" RENAME COLUMN "note" TO "old_note"; ALTER TABLE "Filled" DROP COLUMN "old_note"`,
+        `drops column "note"`,
+      ],
+      [`ALTER TABLE "Filled" RENAME TO gone; DROP TABLE gone`, `drops table "Filled"`],
+      [
+        `ALTER TABLE "Filled" ALTER COLUMN "note" TYPE text USING NULL`,
+        "computing new values (USING NULL)",
+      ],
+      [`UPDATE "Filled" SET n = (SELECT 1 WHERE false)`, `overwrites every row of "Filled"`],
+      [`UPDATE "Filled" SET n = 0 WHERE true`, `overwrites every row of "Filled"`],
+      [
+        `WITH d AS (DELETE FROM "Filled" RETURNING 1) SELECT count(*) FROM d`,
+        `deletes rows of "Filled"`,
+      ],
+      [
+        `MERGE INTO "Filled" f USING vacant v ON f.id = v.id WHEN MATCHED THEN DELETE`,
+        `deletes rows of "Filled"`,
+      ],
+      [`/* note /* nested */ */ DELETE FROM "Filled"`, `deletes every row of "Filled"`],
+      [`DELETE FROM"Filled"`, `deletes every row of "Filled"`],
+      [`ALTER TABLE"Filled"DROP COLUMN"note"`, `drops column "note"`],
+      [`SELECT E'\\''; DELETE FROM "Filled"; SELECT ''`, `deletes every row of "Filled"`],
+      [`SELECT $a1$'$a1$; DELETE FROM "Filled"; SELECT $a1$'$a1$`, `deletes every row of "Filled"`],
+      [`SELECT '--'; DELETE FROM "Filled"`, `deletes every row of "Filled"`],
+    ] as const) {
+      expect([sql, await loss(sql)]).toEqual([
+        sql,
+        expect.stringContaining(said) as unknown as string,
+      ]);
+    }
     // Several statements in one call: each is looked at.
     expect(await loss(`SELECT 1; DROP TABLE "Filled"`)).toBe(
       `drops table "Filled", which has rows`,
@@ -115,6 +148,14 @@ describe("the statements that lose data, asked of the database", () => {
       `ALTER TABLE "Filled" ALTER COLUMN price TYPE decimal`,
       `ALTER TABLE "Filled" ALTER COLUMN ratio TYPE double precision`,
       `ALTER TABLE "Filled" ALTER COLUMN feeling TYPE text`,
+      `ALTER TABLE "Filled" ALTER COLUMN n TYPE numeric USING "n"::numeric`,
+      `ALTER TABLE "Filled" ALTER COLUMN n TYPE numeric USING CAST(n AS numeric)`,
+      `ALTER TABLE "Filled" ALTER COLUMN "note" TYPE character varying(60) USING "note"::character varying(60)`,
+      `UPDATE "Filled" SET n = (SELECT max(id) FROM vacant) WHERE id = 2`,
+      `WITH d AS (DELETE FROM vacant RETURNING 1) SELECT count(*) FROM d`,
+      `SELECT 'it''s DELETE FROM "Filled"'`,
+      `SELECT $$ DROP TABLE "Filled" $$`,
+      `-- a comment with a quote ' and DELETE FROM "Filled"\nSELECT 1`,
       "DROP TABLE no_such_table",
       "DROP SCHEMA empty_schema",
       "DROP TYPE unused",
