@@ -1,11 +1,12 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
+import { CliError } from "../../src/cli/errors.ts";
+import { EXIT_CODES } from "../../src/cli/exit-codes.ts";
 import { applyPending } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
 import { describeConnection, libpqSslEnv } from "../../src/config/connection.ts";
-import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import {
   compose,
@@ -133,7 +134,7 @@ export const psql = allowUnknownOptions(
         return;
       }
       if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
-        throw new MigrateError(
+        throw new CliError(
           "devServer",
           "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
         );
@@ -177,7 +178,7 @@ export const logs = defineCommand({
     requireManaged(env, "logs");
     const lines = String(args.lines);
     if (!/^\d+$/.test(lines))
-      throw new MigrateError("usage", `--lines must be a number (got "${lines}")`);
+      throw new CliError("usage", `--lines must be a number (got "${lines}")`);
     if (env.engine === "docker") {
       await mustSucceed(
         compose("logs", "--tail", lines, ...(args.follow ? ["--follow"] : [])),
@@ -186,7 +187,7 @@ export const logs = defineCommand({
       return;
     }
     if (!(await Bun.file(env.embedded.logFile).exists())) {
-      throw new MigrateError(
+      throw new CliError(
         "devServer",
         "no server log yet: start the dev database with `bun run dev up`",
       );
@@ -199,7 +200,7 @@ export const logs = defineCommand({
 
 function requireManaged(env: DevEnv, command: string): void {
   if (env.engine === "external") {
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `${command} manages the dev database this toolkit runs (embedded or docker); with --db external, manage your server yourself`,
     );
@@ -211,14 +212,13 @@ async function mustSucceed(
   what: string,
 ): Promise<void> {
   const { exitCode } = await result;
-  if (exitCode !== 0)
-    throw new MigrateError("devServer", `${what} failed with exit code ${exitCode}`);
+  if (exitCode !== 0) throw new CliError("devServer", `${what} failed with exit code ${exitCode}`);
 }
 
 async function confirm(warning: string, yes: boolean): Promise<void> {
   if (yes) return;
   if (!process.stdin.isTTY) {
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `${warning} Pass --yes to confirm (there is no terminal to ask on).`,
     );
@@ -227,5 +227,5 @@ async function confirm(warning: string, yes: boolean): Promise<void> {
   const answer = await rl.question(`${warning} Continue? [y/N] `);
   rl.close();
   if (!/^y(es)?$/i.test(answer.trim()))
-    throw new MigrateError("usage", "cancelled: nothing was changed");
+    throw new CliError("usage", "cancelled: nothing was changed");
 }

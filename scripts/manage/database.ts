@@ -1,8 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg, yesArg } from "./lib/args.ts";
 import { backupDatabase, displayPath, restoreDatabase, verifyDumpFile } from "./lib/backup.ts";
 import { requireDocker } from "./lib/compose.ts";

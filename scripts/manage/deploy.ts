@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
 import {
   auditDatabaseHasData,
@@ -59,7 +59,7 @@ export const deploy = defineCommand({
     try {
       await runMigrator(exec, ctx);
     } catch (error) {
-      if (error instanceof ManageError && error.failure === "migrationFailed") {
+      if (error instanceof ManageError && error.kind === "migrationFailed") {
         throw new ManageError(
           "migrationFailed",
           `${error.message}; the app was not started${restoreHint}`,

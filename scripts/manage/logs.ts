@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { ManageError } from "./exit-codes.ts";
+import { ManageError } from "../../src/cli/errors.ts";
 import { dirArg } from "./lib/args.ts";
 import { compose, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { composeWithMigrator, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { formatBytes } from "../../src/cli/format-bytes.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { listBackups } from "./lib/backup.ts";
 import { compose, composeWithMigrator, parsePs, requireDocker } from "./lib/compose.ts";

@@ -1,7 +1,7 @@
 import { realpathSync } from "node:fs";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
 import { type Backup, backupBeforeMigrating, displayPath, restoreCommand } from "./lib/backup.ts";
 import { composeWithMigrator } from "./lib/compose.ts";
@@ -54,7 +54,7 @@ export const upgrade = defineCommand({
     try {
       await runMigrator(exec, ctx);
     } catch (error) {
-      if (!(error instanceof ManageError) || error.failure !== "migrationFailed") throw error;
+      if (!(error instanceof ManageError) || error.kind !== "migrationFailed") throw error;
       throw new ManageError(
         "migrationFailed",
         `${error.message}. The running app was not touched. The database before this upgrade is in ${displayPath(ctx, backup.path)}; to restore it: ${restoreCommand(ctx, backup.path)}`,
@@ -188,7 +188,7 @@ async function backUp(exec: Executor, ctx: ManageContext, wait: WaitOptions): Pr
   } catch (error) {
     if (!(error instanceof ManageError)) throw error;
     throw new ManageError(
-      "backupFailed",
+      "dumpFailed",
       `cannot back up the audit database: ${error.message}; nothing was migrated (./manage deploy starts it)`,
     );
   }

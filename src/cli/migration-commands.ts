@@ -1,7 +1,7 @@
 import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { Checksums } from "../migrate/checksum.ts";
-import { EXIT_CODES, MigrateError, STOP_SIGNALS, type StopSignal } from "../migrate/errors.ts";
+import { MigrateError } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
@@ -9,6 +9,8 @@ import { resolveMigration } from "../migrate/resolve.ts";
 import { revertMigrations } from "../migrate/revert.ts";
 import { runMigrations } from "../migrate/run.ts";
 import { type MigrationState, migrationStatus, pendingOf } from "../migrate/status.ts";
+import { CliError } from "./errors.ts";
+import { EXIT_CODES, STOP_SIGNALS, type StopSignal } from "./exit-codes.ts";
 import { out } from "./output.ts";
 
 /**
@@ -110,7 +112,7 @@ function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
   const seconds = Number(flags["lock-timeout"] ?? 60);
   if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `--lock-timeout must be a number of seconds (got "${flags["lock-timeout"]}")`,
     );
@@ -155,7 +157,7 @@ export async function printStatus(
     out.progress(`${states.length - pending} applied, ${pending} pending`);
   }
   if (options.exitCode && pending > 0) {
-    throw new MigrateError("pending", `${pending} migration(s) pending`);
+    throw new CliError("pending", `${pending} migration(s) pending`);
   }
 }
 
@@ -253,7 +255,7 @@ export async function resolve(
 ) {
   const { applied, "rolled-back": rolledBack } = flags;
   if (Boolean(applied) === Boolean(rolledBack)) {
-    throw new MigrateError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
+    throw new CliError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
   }
   const change = applied ? { applied } : { rolledBack: rolledBack as string };
   await resolveMigration(context.dataSource, change, executeOptions(context, flags));
@@ -268,10 +270,7 @@ export function parseSteps(value: unknown): number {
   const text = String(value ?? 1);
   const steps = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(steps) || steps < 1) {
-    throw new MigrateError(
-      "usage",
-      `--steps must be a whole number of at least 1 (got "${value}")`,
-    );
+    throw new CliError("usage", `--steps must be a whole number of at least 1 (got "${value}")`);
   }
   return steps;
 }

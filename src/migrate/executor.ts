@@ -2,9 +2,10 @@ import { hostname } from "node:os";
 import type pg from "pg";
 import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
 import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
+import { STOP_SIGNALS, type StopSignal } from "../cli/exit-codes.ts";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
 import { type Direction, dataLossOf, reviewedReason } from "./data-loss.ts";
-import { type DoneStep, MigrateError, STOP_SIGNALS, type StopSignal } from "./errors.ts";
+import { type DoneStep, MigrateError } from "./errors.ts";
 import {
   type Applier,
   acceptChecksum,

@@ -1,12 +1,12 @@
 import { defineCommand } from "citty";
 import { BUILD } from "../cli/build-info.ts";
+import { CliError } from "../cli/errors.ts";
 import { type MigrationContext, migrationCommands } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
 import { versionCommand } from "../cli/version-command.ts";
 import { connectionSecrets, readConnection } from "../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
 import { checksums } from "../db/migrations.ts";
-import { MigrateError } from "../migrate/errors.ts";
 import { defaultApplier } from "../migrate/executor.ts";
 import { waitForDatabase } from "../migrate/wait.ts";
 
@@ -22,7 +22,7 @@ const waitArgs = {
 function parseSeconds(value: unknown): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new MigrateError("usage", `--timeout must be a number of seconds (got "${value}")`);
+    throw new CliError("usage", `--timeout must be a number of seconds (got "${value}")`);
   }
   return seconds;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { ConfigError } from "../../src/cli/errors.ts";
 import {
-  ConfigError,
   DEV_DEFAULTS,
   describeConnection,
   readConnection,

@@ -1,4 +1,4 @@
-import { ManageError } from "../exit-codes.ts";
+import { ManageError } from "../../../src/cli/errors.ts";
 import type { WaitOptions } from "./health.ts";
 
 /** Argument fragments shared by the `./manage` commands. */

@@ -3,9 +3,9 @@ import { chmod, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { compose } from "./compose.ts";
 import { defaultRoot, type ManageContext, SERVICES } from "./context.ts";
 import { type Executor, errorSummary, shellQuote } from "./executor.ts";
@@ -71,13 +71,13 @@ export async function backupDatabase(
   try {
     if (dump.exitCode !== 0) {
       throw new ManageError(
-        "backupFailed",
+        "dumpFailed",
         `pg_dump in ${SERVICES.db} failed (exit ${dump.exitCode}): ${errorSummary(dump.stderr)}`,
       );
     }
     if (!(await endsWithMarker(raw))) {
       throw new ManageError(
-        "backupFailed",
+        "dumpFailed",
         "pg_dump's output is incomplete (it lacks the end-of-dump line): no backup was kept",
       );
     }
@@ -107,7 +107,7 @@ export async function backupBeforeMigrating(exec: Executor, ctx: ManageContext):
     return await backupDatabase(exec, ctx);
   } catch (error) {
     if (!(error instanceof ManageError)) throw error;
-    throw new ManageError("backupFailed", `${error.message}; nothing was migrated`);
+    throw new ManageError("dumpFailed", `${error.message}; nothing was migrated`);
   }
 }
 
@@ -131,7 +131,7 @@ export async function auditDatabaseHasData(exec: Executor, ctx: ManageContext): 
   );
   if (result.exitCode !== 0) {
     throw new ManageError(
-      "backupFailed",
+      "dumpFailed",
       `cannot tell whether the audit database already holds data, so it cannot be backed up first (psql exit ${result.exitCode}: ${errorSummary(result.stderr || result.stdout)}); nothing was migrated`,
     );
   }

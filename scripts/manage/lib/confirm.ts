@@ -1,5 +1,5 @@
 import { createInterface } from "node:readline/promises";
-import { ManageError } from "../exit-codes.ts";
+import { ManageError } from "../../../src/cli/errors.ts";
 
 /**
  * Asks before something destructive. Off a terminal (a script, CI) nobody can answer, so it

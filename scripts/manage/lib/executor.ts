@@ -2,8 +2,9 @@ import { closeSync, createReadStream, openSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { $ } from "zx/core";
+import { ManageError } from "../../../src/cli/errors.ts";
+import type { ManageFailure } from "../../../src/cli/exit-codes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError, type ManageFailure } from "../exit-codes.ts";
 
 /**
  * Every docker and git command `./manage` runs goes through one Executor. With --dry-run it

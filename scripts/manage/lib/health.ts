@@ -1,5 +1,5 @@
+import { ManageError } from "../../../src/cli/errors.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { type ContainerState, compose, serviceContainer } from "./compose.ts";
 import type { ManageContext } from "./context.ts";
 import { type Executor, errorSummary, mustSucceed } from "./executor.ts";

@@ -1,5 +1,5 @@
+import { ManageError } from "../../../src/cli/errors.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { serviceContainer } from "./compose.ts";
 import { type ManageContext, SERVICES, withTag } from "./context.ts";
 import { type Executor, mustSucceed } from "./executor.ts";

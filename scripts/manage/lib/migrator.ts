@@ -1,4 +1,4 @@
-import { ManageError } from "../exit-codes.ts";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { composeWithMigrator } from "./compose.ts";
 import { type ManageContext, SERVICES } from "./context.ts";
 import { type Executor, errorSummary } from "./executor.ts";

@@ -1,8 +1,8 @@
 import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { composeWithMigrator } from "./compose.ts";
 import { type ManageContext, parseEnvFile } from "./context.ts";
 import { type Executor, errorSummary } from "./executor.ts";
