@@ -4,13 +4,32 @@
  * this file is only their registry. Each is loaded when it runs, so a command pays only for
  * what it uses (TypeORM alone takes a quarter of a second to load).
  */
-import { defineCommand } from "citty";
+import { type CommandDef, defineCommand } from "citty";
+import { MIGRATION_COMMAND_NAMES } from "../src/cli/migration-commands.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 
 const database = () => import("./dev/database.ts");
 const migrate = () => import("./dev/migrate.ts");
 const check = () => import("./dev/check.ts");
 const files = () => import("./dev/files.ts");
+
+/** The command a lazily loaded module exports under the name `name` (its meta.name). */
+function commandNamed(module: object, name: string): CommandDef {
+  for (const value of Object.values(module)) {
+    if (((value as CommandDef)?.meta as { name?: string } | undefined)?.name === name) {
+      return value as CommandDef;
+    }
+  }
+  throw new Error(`no command ${name} among the module's exports`);
+}
+
+/** run, show, revert, resolve …: every shared migration command (src/cli/migration-commands.ts). */
+const sharedMigrate = Object.fromEntries(
+  MIGRATION_COMMAND_NAMES.map((name) => {
+    const full = `migrate:${name}`;
+    return [full, () => migrate().then((m) => commandNamed(m, full))];
+  }),
+);
 
 const main = defineCommand({
   meta: {
@@ -24,12 +43,9 @@ const main = defineCommand({
     status: () => database().then((m) => m.status),
     psql: () => database().then((m) => m.psql),
     logs: () => database().then((m) => m.logs),
-    "migrate:run": () => migrate().then((m) => m.migrateRun),
-    "migrate:show": () => migrate().then((m) => m.migrateShow),
-    "migrate:revert": () => migrate().then((m) => m.migrateRevert),
+    ...sharedMigrate,
     "migrate:generate": () => migrate().then((m) => m.migrateGenerate),
     "migrate:create": () => files().then((m) => m.migrateCreate),
-    "migrate:resolve": () => migrate().then((m) => m.migrateResolve),
     "migrate:check": () => check().then((m) => m.migrateCheck),
     "migrate:lint": () => check().then((m) => m.migrateLint),
     "migrate:verify": () => check().then((m) => m.migrateVerify),

@@ -5,17 +5,16 @@ import { MigrateError } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
-import { resolveMigration } from "../migrate/resolve.ts";
-import { revertMigrations } from "../migrate/revert.ts";
-import { runMigrations } from "../migrate/run.ts";
-import { type MigrationState, migrationStatus, pendingOf } from "../migrate/status.ts";
+import type { MigrationState } from "../migrate/status.ts";
 import { CliError } from "./errors.ts";
 import { EXIT_CODES, STOP_SIGNALS, type StopSignal } from "./exit-codes.ts";
 import { out } from "./output.ts";
 
 /**
- * The printing halves of run/show/revert/resolve, shared by `bun run dev migrate:*` and the
- * compiled migrator, so both print the same thing for the same database.
+ * The printing halves of run/show/revert/resolve, shared by `bun run dev migrate:*`, the compiled
+ * migrator and (by name) `./manage migrate`, so all print the same thing for the same database.
+ * The engine is imported when a command runs: listing these commands (help, `./manage`) must not
+ * load TypeORM.
  */
 
 export const progressLogger: MigrateLogger = { info: out.progress, warn: out.warn };
@@ -146,6 +145,7 @@ export async function printStatus(
   context: MigrationContext,
   options: { json?: boolean; exitCode?: boolean },
 ): Promise<void> {
+  const { migrationStatus, pendingOf } = await import("../migrate/status.ts");
   const states = await migrationStatus(context.dataSource, context.checksums);
   const pending = pendingOf(states).length;
   if (options.json) {
@@ -180,6 +180,7 @@ export async function applyPending(
   context: MigrationContext,
   flags: ChangeFlags & { json?: boolean } = {},
 ) {
+  const { runMigrations } = await import("../migrate/run.ts");
   const stop = stopOnSignals();
   const { applied } = await withPartialJson(flags.json, "applied", () =>
     stop.during(() =>
@@ -199,6 +200,7 @@ export async function revertSteps(
   steps: number,
   flags: ChangeFlags & { json?: boolean } = {},
 ): Promise<void> {
+  const { revertMigrations } = await import("../migrate/revert.ts");
   const stop = stopOnSignals();
   const { reverted } = await withPartialJson(flags.json, "reverted", () =>
     stop.during(() =>
@@ -258,6 +260,7 @@ export async function resolve(
     throw new CliError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
   }
   const change = applied ? { applied } : { rolledBack: rolledBack as string };
+  const { resolveMigration } = await import("../migrate/resolve.ts");
   await resolveMigration(context.dataSource, change, executeOptions(context, flags));
   out.success(
     applied
@@ -285,78 +288,74 @@ export interface MigrationConnection {
   prefix: string;
 }
 
+interface MigrationCommandSpec {
+  description: string;
+  args: ArgsDef;
+  work(context: MigrationContext, args: Record<string, unknown>): Promise<void>;
+}
+
 /**
- * run, show, revert and resolve, defined once for both CLIs: the dev CLI and the migrator differ
- * only in how they connect (dev database engine vs. waiting for a production database).
+ * run, show, revert and resolve, defined once for every CLI: the dev CLI and the migrator differ
+ * only in how they connect (dev database engine vs. waiting for a production database). A command
+ * added here is in `bun run dev migrate:…`, `migrator …` and `./manage migrate …` at once.
  */
+const MIGRATION_COMMANDS = {
+  run: {
+    description:
+      "Apply every pending migration, each in its own transaction, under the migration lock",
+    args: { ...changeArgs, ...dryRunArg, ...allowDataLossArg, ...jsonArg },
+    work: (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
+  },
+  show: {
+    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
+    args: showArgs,
+    work: (context, args) =>
+      printStatus(context, { json: Boolean(args.json), exitCode: Boolean(args["exit-code"]) }),
+  },
+  revert: {
+    description: "Revert the most recently applied migration(s), newest first (runs down())",
+    args: {
+      steps: { type: "string", default: "1", description: "how many migrations to revert" },
+      ...changeArgs,
+      ...dryRunArg,
+      ...allowDataLossArg,
+      ...jsonArg,
+    },
+    work: (context, args) =>
+      revertSteps(context, parseSteps(args.steps), args as ChangeFlags & { json?: boolean }),
+  },
+  resolve: {
+    description:
+      "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
+    args: { ...resolveArgs, ...changeArgs },
+    work: (context, args) =>
+      resolve(context, args as ChangeFlags & { applied?: string; "rolled-back"?: string }),
+  },
+} satisfies Record<string, MigrationCommandSpec>;
+
+export type MigrationCommandName = keyof typeof MIGRATION_COMMANDS;
+
+/** The shared commands' names (without a CLI's prefix), known without loading the engine. */
+export const MIGRATION_COMMAND_NAMES = Object.keys(MIGRATION_COMMANDS) as MigrationCommandName[];
+
+/** The shared commands as one CLI offers them: its connection options and its name prefix. */
 export function migrationCommands(
   connection: MigrationConnection,
-): Record<"run" | "show" | "revert" | "resolve", CommandDef> {
-  const withContext = async (
-    args: Record<string, unknown>,
-    work: (context: MigrationContext) => Promise<void>,
-  ) => {
-    const context = await connection.open(args);
-    try {
-      await work(context);
-    } finally {
-      await context.dataSource.destroy();
-    }
-  };
-  const name = (command: string) => `${connection.prefix}${command}`;
-  const command = (
-    meta: { name: string; description: string },
-    args: ArgsDef,
-    work: (context: MigrationContext, args: Record<string, unknown>) => Promise<void>,
-  ) =>
-    defineCommand({
-      meta,
-      args: { ...connection.args, ...args },
-      run: ({ args: parsed }) => withContext(parsed, (context) => work(context, parsed)),
-    }) as CommandDef;
-  return {
-    run: command(
-      {
-        name: name("run"),
-        description:
-          "Apply every pending migration, each in its own transaction, under the migration lock",
+): Record<MigrationCommandName, CommandDef> {
+  const commands = Object.entries(MIGRATION_COMMANDS).map(([name, spec]) => {
+    const command = defineCommand({
+      meta: { name: `${connection.prefix}${name}`, description: spec.description },
+      args: { ...connection.args, ...spec.args },
+      run: async ({ args }) => {
+        const context = await connection.open(args);
+        try {
+          await spec.work(context, args);
+        } finally {
+          await context.dataSource.destroy();
+        }
       },
-      { ...changeArgs, ...dryRunArg, ...allowDataLossArg, ...jsonArg },
-      (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
-    ),
-    show: command(
-      {
-        name: name("show"),
-        description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
-      },
-      showArgs,
-      (context, args) =>
-        printStatus(context, { json: Boolean(args.json), exitCode: Boolean(args["exit-code"]) }),
-    ),
-    revert: command(
-      {
-        name: name("revert"),
-        description: "Revert the most recently applied migration(s), newest first (runs down())",
-      },
-      {
-        steps: { type: "string", default: "1", description: "how many migrations to revert" },
-        ...changeArgs,
-        ...dryRunArg,
-        ...allowDataLossArg,
-        ...jsonArg,
-      },
-      (context, args) =>
-        revertSteps(context, parseSteps(args.steps), args as ChangeFlags & { json?: boolean }),
-    ),
-    resolve: command(
-      {
-        name: name("resolve"),
-        description:
-          "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
-      },
-      { ...resolveArgs, ...changeArgs },
-      (context, args) =>
-        resolve(context, args as ChangeFlags & { applied?: string; "rolled-back"?: string }),
-    ),
-  };
+    });
+    return [name, command as CommandDef] as const;
+  });
+  return Object.fromEntries(commands) as Record<MigrationCommandName, CommandDef>;
 }
