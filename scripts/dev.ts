@@ -4,7 +4,7 @@
  * this file is only their registry. Each is loaded when it runs, so a command pays only for
  * what it uses (TypeORM alone takes a quarter of a second to load).
  */
-import { type CommandDef, defineCommand } from "citty";
+import { defineCommand } from "citty";
 import { MIGRATION_COMMAND_NAMES } from "../src/cli/migration-commands.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 
@@ -13,21 +13,11 @@ const migrate = () => import("./dev/migrate.ts");
 const check = () => import("./dev/check.ts");
 const files = () => import("./dev/files.ts");
 
-/** The command a lazily loaded module exports under the name `name` (its meta.name). */
-function commandNamed(module: object, name: string): CommandDef {
-  for (const value of Object.values(module)) {
-    if (((value as CommandDef)?.meta as { name?: string } | undefined)?.name === name) {
-      return value as CommandDef;
-    }
-  }
-  throw new Error(`no command ${name} among the module's exports`);
-}
-
 /** run, show, revert, resolve …: every shared migration command (src/cli/migration-commands.ts). */
 const sharedMigrate = Object.fromEntries(
   MIGRATION_COMMAND_NAMES.map((name) => {
     const full = `migrate:${name}`;
-    return [full, () => migrate().then((m) => commandNamed(m, full))];
+    return [full, () => migrate().then((m) => m.shared[name])];
   }),
 );
 

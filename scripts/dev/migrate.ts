@@ -29,7 +29,8 @@ async function withContext<T>(
   }
 }
 
-const shared = migrationCommands({
+/** Every shared migration command (src/cli/migration-commands.ts), as scripts/dev.ts registers them. */
+export const shared = migrationCommands({
   args: dbArg,
   open: (args) => openDevDataSource(args.db as string | undefined),
   prefix: "migrate:",
