@@ -1,6 +1,6 @@
-import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
+import { confirm, parseCount } from "../../src/cli/args.ts";
 import { CliError } from "../../src/cli/errors.ts";
 import { EXIT_CODES } from "../../src/cli/exit-codes.ts";
 import { applyPending } from "../../src/cli/migration-commands.ts";
@@ -176,9 +176,7 @@ export const logs = defineCommand({
   run: async ({ args }) => {
     const env = await devEnv(args.db);
     requireManaged(env, "logs");
-    const lines = String(args.lines);
-    if (!/^\d+$/.test(lines))
-      throw new CliError("usage", `--lines must be a number (got "${lines}")`);
+    const lines = String(parseCount(args.lines, "--lines"));
     if (env.engine === "docker") {
       await mustSucceed(
         compose("logs", "--tail", lines, ...(args.follow ? ["--follow"] : [])),
@@ -213,19 +211,4 @@ async function mustSucceed(
 ): Promise<void> {
   const { exitCode } = await result;
   if (exitCode !== 0) throw new CliError("devServer", `${what} failed with exit code ${exitCode}`);
-}
-
-async function confirm(warning: string, yes: boolean): Promise<void> {
-  if (yes) return;
-  if (!process.stdin.isTTY) {
-    throw new CliError(
-      "usage",
-      `${warning} Pass --yes to confirm (there is no terminal to ask on).`,
-    );
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`${warning} Continue? [y/N] `);
-  rl.close();
-  if (!/^y(es)?$/i.test(answer.trim()))
-    throw new CliError("usage", "cancelled: nothing was changed");
 }

@@ -1,12 +1,12 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
+import { confirm } from "../../src/cli/args.ts";
 import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
 import { dirArg, yesArg } from "./lib/args.ts";
 import { backupDatabase, displayPath, restoreDatabase, verifyDumpFile } from "./lib/backup.ts";
 import { requireDocker } from "./lib/compose.ts";
-import { confirm } from "./lib/confirm.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
 import { Executor } from "./lib/executor.ts";
 

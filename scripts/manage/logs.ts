@@ -1,4 +1,5 @@
 import { defineCommand } from "citty";
+import { parseCount } from "../../src/cli/args.ts";
 import { ManageError } from "../../src/cli/errors.ts";
 import { dirArg } from "./lib/args.ts";
 import { compose, requireDocker } from "./lib/compose.ts";
@@ -31,10 +32,7 @@ export const logs = defineCommand({
   },
   run: async ({ args }) => {
     if (args.service) checkService(args.service);
-    const lines = String(args.lines);
-    if (!/^\d+$/.test(lines)) {
-      throw new ManageError("usage", `--lines must be a number (got "${lines}")`);
-    }
+    const lines = String(parseCount(args.lines, "--lines"));
     const ctx = await loadContext(args.dir);
     const exec = new Executor(ctx.root, false);
     await requireDocker(exec);

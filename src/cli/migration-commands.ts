@@ -4,8 +4,10 @@ import type { Checksums } from "../migrate/checksum.ts";
 import { MigrateError } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
+import { DEFAULT_LOCK_TIMEOUT_MS } from "../migrate/lock.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
 import type { MigrationState } from "../migrate/status.ts";
+import { parseCount, parseSeconds } from "./args.ts";
 import { CliError } from "./errors.ts";
 import { EXIT_CODES, STOP_SIGNALS, type StopSignal } from "./exit-codes.ts";
 import { out } from "./output.ts";
@@ -38,7 +40,7 @@ export const showArgs = {
 export const changeArgs = {
   "lock-timeout": {
     type: "string",
-    default: "60",
+    default: String(DEFAULT_LOCK_TIMEOUT_MS / 1000),
     description: "seconds to wait for another migrator's lock",
   },
   "accept-changed": {
@@ -109,13 +111,10 @@ function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T
 }
 
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
-  const seconds = Number(flags["lock-timeout"] ?? 60);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new CliError(
-      "usage",
-      `--lock-timeout must be a number of seconds (got "${flags["lock-timeout"]}")`,
-    );
-  }
+  const seconds = parseSeconds(
+    flags["lock-timeout"] ?? DEFAULT_LOCK_TIMEOUT_MS / 1000,
+    "--lock-timeout",
+  );
   const options: ExecuteOptions = {
     logger: progressLogger,
     checksums: context.checksums,
@@ -269,15 +268,6 @@ export async function resolve(
   );
 }
 
-export function parseSteps(value: unknown): number {
-  const text = String(value ?? 1);
-  const steps = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(steps) || steps < 1) {
-    throw new CliError("usage", `--steps must be a whole number of at least 1 (got "${value}")`);
-  }
-  return steps;
-}
-
 const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
 
 /** How a CLI reaches the database: its own options, and how to open a context from them. */
@@ -322,7 +312,11 @@ const MIGRATION_COMMANDS = {
       ...jsonArg,
     },
     work: (context, args) =>
-      revertSteps(context, parseSteps(args.steps), args as ChangeFlags & { json?: boolean }),
+      revertSteps(
+        context,
+        parseCount(args.steps ?? 1, "--steps", 1),
+        args as ChangeFlags & { json?: boolean },
+      ),
   },
   resolve: {
     description:

@@ -18,7 +18,12 @@ import {
   readLedger,
   recordApplied,
 } from "./ledger.ts";
-import { acquireMigrationLock, holdsMigrationLock, releaseMigrationLock } from "./lock.ts";
+import {
+  acquireMigrationLock,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  holdsMigrationLock,
+  releaseMigrationLock,
+} from "./lock.ts";
 import { type MigrateLogger, silentLogger } from "./logger.ts";
 
 /**
@@ -64,7 +69,6 @@ export interface AppliedMigration {
   durationMs: number;
 }
 
-export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
 export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"): Applier {

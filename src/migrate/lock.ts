@@ -9,6 +9,9 @@ import { MigrateError } from "./errors.ts";
  */
 export const MIGRATION_LOCK_KEY = 7_262_014_035; // arbitrary, fixed: "backupctl migrations"
 
+/** How long a migrator waits for another one's lock unless told (--lock-timeout). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+
 export interface LockOptions {
   timeoutMs: number;
   /** Called once, when the lock is busy, with a description of who holds it. */

@@ -1,6 +1,6 @@
 import { type CommandDef, defineCommand } from "citty";
+import { parseSeconds } from "../cli/args.ts";
 import { BUILD } from "../cli/build-info.ts";
-import { CliError } from "../cli/errors.ts";
 import { type MigrationContext, migrationCommands } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
 import { versionCommand } from "../cli/version-command.ts";
@@ -21,17 +21,9 @@ const waitArgs = {
   },
 } as const;
 
-function parseSeconds(value: unknown): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new CliError("usage", `--timeout must be a number of seconds (got "${value}")`);
-  }
-  return seconds;
-}
-
 /** Connects, waiting up to --timeout seconds for the database to accept connections. */
 async function connect(timeout: unknown): Promise<MigrationContext> {
-  const timeoutMs = parseSeconds(timeout) * 1000;
+  const timeoutMs = parseSeconds(timeout, "--timeout") * 1000;
   const connection = readConnection();
   addSecret(connection.password, ...connectionSecrets());
   const [{ buildDataSourceOptions, withStderrLogging }, { checksums }, { defaultApplier }, wait] =
