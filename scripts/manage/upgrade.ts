@@ -7,7 +7,7 @@ import { type Backup, backupBeforeMigrating, displayPath, restoreCommand } from 
 import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, type ManageContext, SERVICES } from "./lib/context.ts";
 import { Executor, errorSummary, mustSucceed } from "./lib/executor.ts";
-import { startHealthy, type WaitOptions, waitHealthy } from "./lib/health.ts";
+import { type HealthWait, startHealthy, waitHealthy } from "./lib/health.ts";
 import { imageId, rollBack, runningAppImage, tagPrevious } from "./lib/images.ts";
 import { runMigrator } from "./lib/migrator.ts";
 import { preflight, printProgress, recheckAfterPull, reportPreflight } from "./lib/preflight.ts";
@@ -182,7 +182,7 @@ async function revision(exec: Executor, placeholder: string): Promise<string> {
 }
 
 /** Waits for the database (it must already run: upgrade never starts it) and dumps it. */
-async function backUp(exec: Executor, ctx: ManageContext, wait: WaitOptions): Promise<Backup> {
+async function backUp(exec: Executor, ctx: ManageContext, wait: HealthWait): Promise<Backup> {
   try {
     await waitHealthy(exec, ctx, SERVICES.db, wait);
   } catch (error) {

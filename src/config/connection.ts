@@ -276,7 +276,9 @@ function parsePort(value: string, what: string): number {
 }
 
 /** A printable description of the target, with the password left out. */
-export function describeConnection(settings: ConnectionSettings): string {
+export function describeConnection(
+  settings: Pick<ConnectionSettings, "user" | "host" | "port" | "database" | "ssl">,
+): string {
   const ssl = settings.ssl ? `?sslmode=${settings.ssl.mode}` : "";
   return `postgres://${settings.user}@${settings.host}:${settings.port}/${settings.database}${ssl}`;
 }

@@ -1,4 +1,5 @@
 import { DataSource, type DataSourceOptions } from "typeorm";
+import { describeConnection } from "../config/connection.ts";
 import { redact } from "../config/redact.ts";
 import { MigrateError } from "./errors.ts";
 
@@ -11,7 +12,8 @@ const CONNECT_SQLSTATES = new Set([
   "53300", // too_many_connections
 ]);
 
-const NETWORK_CODES = new Set([
+/** Node's codes for a server that cannot be reached (yet). */
+export const NETWORK_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
   "EAI_AGAIN",
@@ -77,7 +79,13 @@ function explain(error: unknown): string {
   return message ?? String(error);
 }
 
+/** The DataSource's target as describeConnection prints it (no password). */
 export function describeTarget(options: DataSourceOptions): string {
   const o = options as { host?: string; port?: number; database?: string; username?: string };
-  return `postgres://${o.username ?? ""}@${o.host ?? "localhost"}:${o.port ?? 5432}/${o.database ?? ""}`;
+  return describeConnection({
+    user: o.username ?? "",
+    host: o.host ?? "localhost",
+    port: o.port ?? 5432,
+    database: o.database ?? "",
+  });
 }

@@ -1,4 +1,5 @@
 import type { QueryRunner } from "typeorm";
+import { pollUntil } from "../lib/poll.ts";
 import { MigrateError } from "./errors.ts";
 
 /**
@@ -28,22 +29,27 @@ export async function acquireMigrationLock(
   runner: Queryable,
   options: LockOptions,
 ): Promise<number> {
-  const deadline = Date.now() + options.timeoutMs;
   let holder: string | undefined;
-  for (;;) {
-    const { locked, pid } = await tryLock(runner);
-    if (locked) return pid;
-    const first = holder === undefined;
-    holder = await describeHolder(runner);
-    if (first) options.onWaiting?.(holder);
-    if (Date.now() >= deadline) {
-      throw new MigrateError(
-        "lock",
-        `another migrator holds the migration lock (${holder}); gave up after ${Math.round(options.timeoutMs / 1000)} s (--lock-timeout)`,
-      );
-    }
-    await Bun.sleep(100);
-  }
+  return pollUntil(
+    async () => {
+      const { locked, pid } = await tryLock(runner);
+      if (locked) return pid;
+      const first = holder === undefined;
+      holder = await describeHolder(runner);
+      if (first) options.onWaiting?.(holder);
+      return undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 100,
+      onTimeout: () => {
+        throw new MigrateError(
+          "lock",
+          `another migrator holds the migration lock (${holder}); gave up after ${Math.round(options.timeoutMs / 1000)} s (--lock-timeout)`,
+        );
+      },
+    },
+  );
 }
 
 export async function releaseMigrationLock(runner: Queryable): Promise<void> {

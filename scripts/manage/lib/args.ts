@@ -1,6 +1,6 @@
 import { parseSeconds } from "../../../src/cli/args.ts";
 import { ManageError } from "../../../src/cli/errors.ts";
-import type { WaitOptions } from "./health.ts";
+import type { HealthWait } from "./health.ts";
 
 /** Argument fragments shared by the `./manage` commands. */
 
@@ -39,7 +39,7 @@ export const yesArg = {
 /** Each health check runs `docker compose ps`: below this, waiting turns into busy-polling. */
 export const MIN_INTERVAL_SECONDS = 0.1;
 
-export function parseWait(args: { timeout?: unknown; interval?: unknown }): WaitOptions {
+export function parseWait(args: { timeout?: unknown; interval?: unknown }): HealthWait {
   const interval = parseSeconds(args.interval, "--interval");
   if (interval < MIN_INTERVAL_SECONDS) {
     throw new ManageError(

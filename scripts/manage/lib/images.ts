@@ -3,7 +3,7 @@ import { out } from "../../../src/cli/output.ts";
 import { serviceContainer } from "./compose.ts";
 import { type ManageContext, SERVICES, withTag } from "./context.ts";
 import { type Executor, mustSucceed } from "./executor.ts";
-import { startHealthy, type WaitOptions } from "./health.ts";
+import { type HealthWait, startHealthy } from "./health.ts";
 
 /**
  * The images a rollback returns to. Before an upgrade builds, the image the running app
@@ -57,7 +57,7 @@ export async function tagPrevious(exec: Executor, id: string, image: string): Pr
 export async function rollBack(
   exec: Executor,
   ctx: ManageContext,
-  wait: WaitOptions,
+  wait: HealthWait,
 ): Promise<void> {
   const previousApp = withTag(ctx.images.app, PREVIOUS);
   if (!(await imageId(exec, previousApp))) {
