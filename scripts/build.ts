@@ -76,14 +76,14 @@ const main = defineCommand({
       default: join(PROJECT_ROOT, "dist"),
       description: "where to write the binaries",
     },
-    only: { type: "string", description: "build one binary: migrator or backupctl" },
+    only: {
+      type: "enum",
+      options: Object.keys(TARGETS) as Target[],
+      description: "build one binary",
+    },
   },
   run: async ({ args }) => {
-    const only = args.only === undefined ? undefined : String(args.only);
-    if (only !== undefined && !(only in TARGETS)) {
-      throw new CliError("usage", `--only must be migrator or backupctl (got "${only}")`);
-    }
-    const targets = only ? [only as Target] : (Object.keys(TARGETS) as Target[]);
+    const targets = args.only ? [args.only as Target] : (Object.keys(TARGETS) as Target[]);
     const revision = await gitRevision();
     for (const target of targets)
       await compile(target, join(String(args.outdir), target), revision);

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { CliError } from "../../src/cli/errors.ts";
 import type { FailureKind } from "../../src/cli/exit-codes.ts";
-import type { MigrationContext } from "../../src/cli/migration-commands.ts";
+import { type MigrationContext, withContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { describeChanges } from "../../src/migrate/catalog.ts";
@@ -23,17 +23,13 @@ import { runSquawk } from "../lib/squawk.ts";
  * on the dev database itself.
  */
 
-async function withContext<T>(
+/** Opens the dev database (syncing the registry unless told not to) for `work`. */
+function withDevContext<T>(
   db: string | undefined,
   work: (context: MigrationContext) => Promise<T>,
   syncRegistry = true,
 ) {
-  const context = await openDevDataSource(db, { syncRegistry });
-  try {
-    return await work(context);
-  } finally {
-    await context.dataSource.destroy();
-  }
+  return withContext(openDevDataSource(db, { syncRegistry }), work);
 }
 
 function baseOptions(context: MigrationContext): PostgresDataSourceOptions {
@@ -96,7 +92,7 @@ export const migrateLint = defineCommand({
   },
   args: { ...dbArg },
   run: ({ args }) =>
-    withContext(args.db, async (context) => {
+    withDevContext(args.db, async (context) => {
       const findings = await lint(await inspect(context));
       const blocking = printLint(findings);
       if (blocking > 0) {
@@ -117,7 +113,7 @@ export const migrateVerify = defineCommand({
   },
   args: { ...dbArg },
   run: ({ args }) =>
-    withContext(args.db, async (context) => {
+    withDevContext(args.db, async (context) => {
       const failed = printVerify(await inspect(context));
       if (failed.length > 0)
         throw new CliError("irreversible", `not reversible: ${failed.join(", ")}`);
@@ -140,7 +136,7 @@ export const migrateCheck = defineCommand({
     },
   },
   run: ({ args }) =>
-    withContext(
+    withDevContext(
       args.db,
       async (context) => {
         const failures: { kind: FailureKind; what: string }[] = [];

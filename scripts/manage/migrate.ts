@@ -5,7 +5,7 @@ import { migratorCommands } from "../../src/migrator/commands.ts";
 import { dirArg } from "./lib/args.ts";
 import { composeWithMigrator, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor } from "./lib/executor.ts";
+import { ManageShell } from "./lib/shell.ts";
 
 /** The migrator binary's commands, from its own registry (light: TypeORM is not loaded). */
 const MIGRATOR_COMMANDS = Object.keys(migratorCommands);
@@ -33,7 +33,7 @@ export const migrate = allowUnknownOptions(
         );
       }
       const ctx = await loadContext(args.dir);
-      const exec = new Executor(ctx.root, false);
+      const exec = new ManageShell(ctx.root, false);
       await requireDocker(exec);
       // The image the last deploy or upgrade built: what the running app was migrated with.
       const result = await exec.exec(

@@ -52,16 +52,16 @@ export function isAuditUnavailable(error: unknown): boolean {
 
 /** A port for an audit log known to be unavailable: every call fails with the error that said so. */
 export function unavailableAuditLog(error: unknown): AuditLogPort {
-  const fail = async (): Promise<never> => {
+  const refuse = async (): Promise<never> => {
     throw error;
   };
   return {
-    startRun: fail,
-    trackProgress: fail,
-    finishRun: fail,
-    findByProject: fail,
-    findFailed: fail,
-    findSince: fail,
-    findOrphaned: fail,
+    startRun: refuse,
+    trackProgress: refuse,
+    finishRun: refuse,
+    findByProject: refuse,
+    findFailed: refuse,
+    findSince: refuse,
+    findOrphaned: refuse,
   };
 }

@@ -270,6 +270,19 @@ export async function resolve(
 
 const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
 
+/** Runs `work` on the context being opened, and always closes its connection. */
+export async function withContext<T>(
+  opening: Promise<MigrationContext>,
+  work: (context: MigrationContext) => Promise<T>,
+): Promise<T> {
+  const context = await opening;
+  try {
+    return await work(context);
+  } finally {
+    await context.dataSource.destroy();
+  }
+}
+
 /** How a CLI reaches the database: its own options, and how to open a context from them. */
 export interface MigrationConnection {
   args: ArgsDef;
@@ -340,14 +353,7 @@ export function migrationCommands(
     const command = defineCommand({
       meta: { name: `${connection.prefix}${name}`, description: spec.description },
       args: { ...connection.args, ...spec.args },
-      run: async ({ args }) => {
-        const context = await connection.open(args);
-        try {
-          await spec.work(context, args);
-        } finally {
-          await context.dataSource.destroy();
-        }
-      },
+      run: ({ args }) => withContext(connection.open(args), (context) => spec.work(context, args)),
     });
     return [name, command as CommandDef] as const;
   });

@@ -80,7 +80,7 @@ export function defaultApplier(tool = "backupctl-toolkit", version = "unknown"):
  * checksums, then `work` on that same session: if the session ends, the lock and the work end
  * together, and the error says so.
  */
-export async function withPreparedRunner<T>(
+export async function withLockedRunner<T>(
   dataSource: DataSource,
   options: ExecuteOptions,
   work: (runner: QueryRunner, source: SourceMigration[], applied: AppliedRow[]) => Promise<T>,

@@ -5,7 +5,7 @@ import {
   type ExecuteOptions,
   markApplied,
   markReverted,
-  withPreparedRunner,
+  withLockedRunner,
 } from "./executor.ts";
 
 /**
@@ -19,7 +19,7 @@ export async function resolveMigration(
   options: ExecuteOptions = {},
 ): Promise<void> {
   const _table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
-  await withPreparedRunner(dataSource, options, async (runner, source, applied) => {
+  await withLockedRunner(dataSource, options, async (runner, source, applied) => {
     const isApplied = (name: string) => applied.some((row) => row.name === name);
     if ("applied" in change) {
       const migration = source.find((m) => m.name === change.applied);

@@ -36,3 +36,13 @@ test("listing the migrator's commands does not load TypeORM (./manage and --help
   expect(probe.stderr).toBe("");
   expect(probe.stdout.trim()).toBe("0");
 });
+
+test("an enum option (bun run build --only) refuses any other value: one line, exit 2", async () => {
+  const result = await run([process.execPath, "scripts/build.ts", "--only", "nope"], {
+    cwd: PROJECT_ROOT,
+  });
+  expect(result.exitCode).toBe(2);
+  expect(result.stderr).toBe(
+    "error: Invalid value for argument: --only (nope). Expected one of: migrator, backupctl. (see bun run build --help)\n",
+  );
+});

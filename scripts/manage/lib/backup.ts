@@ -6,9 +6,9 @@ import { createGunzip, createGzip } from "node:zlib";
 import { ManageError } from "../../../src/cli/errors.ts";
 import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { compose } from "./compose.ts";
+import { composeArgs } from "./compose.ts";
 import { defaultRoot, type ManageContext, SERVICES } from "./context.ts";
-import { type Executor, errorSummary, shellQuote } from "./executor.ts";
+import { errorSummary, type ManageShell, shellQuote } from "./shell.ts";
 
 /**
  * Backups of the audit database: `pg_dump` inside the database container (its own client, the
@@ -45,7 +45,7 @@ export function displayPath(ctx: ManageContext, path: string): string {
 }
 
 export async function backupDatabase(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   { label = "" }: { label?: string } = {},
 ): Promise<Backup> {
@@ -58,7 +58,7 @@ export async function backupDatabase(
   if (!exec.dryRun) await mkdir(ctx.backupsDir, { recursive: true, mode: 0o750 });
   const dump = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "pg_dump", "-U", ctx.db.user, "-d", ctx.db.name, "--no-owner"],
     ),
@@ -102,7 +102,10 @@ export async function backupDatabase(
  * A backup taken right before the migrator runs (deploy, upgrade): when it fails, nothing is
  * migrated (exit 34).
  */
-export async function backupBeforeMigrating(exec: Executor, ctx: ManageContext): Promise<Backup> {
+export async function backupBeforeMigrating(
+  exec: ManageShell,
+  ctx: ManageContext,
+): Promise<Backup> {
   try {
     return await backupDatabase(exec, ctx);
   } catch (error) {
@@ -119,10 +122,13 @@ const HAS_TABLES_SQL = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname 
  * through psql in its container. When that cannot be told, deploy stops (exit 34) rather than
  * migrate without a backup.
  */
-export async function auditDatabaseHasData(exec: Executor, ctx: ManageContext): Promise<boolean> {
+export async function auditDatabaseHasData(
+  exec: ManageShell,
+  ctx: ManageContext,
+): Promise<boolean> {
   const result = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "psql", "-X", "-q", "-t", "-A"],
       ...["-U", ctx.db.user, "-d", ctx.db.name, "-c", HAS_TABLES_SQL],
@@ -187,14 +193,14 @@ export async function verifyDumpFile(file: string): Promise<{ gzip: boolean }> {
  * any error rolls all of it back. The dump is decompressed on this host and sent on stdin.
  */
 export async function restoreDatabase(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   file: string,
   { gzip }: { gzip: boolean },
 ): Promise<void> {
   const result = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "psql", "-X", "-q", "-U", ctx.db.user, "-d", ctx.db.name],
       ...["-v", "ON_ERROR_STOP=1", "--single-transaction"],

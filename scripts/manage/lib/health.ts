@@ -1,9 +1,9 @@
 import { ManageError } from "../../../src/cli/errors.ts";
 import { out } from "../../../src/cli/output.ts";
 import { pollUntil } from "../../../src/lib/poll.ts";
-import { type ContainerState, compose, serviceContainer } from "./compose.ts";
+import { type ContainerState, composeArgs, serviceContainer } from "./compose.ts";
 import type { ManageContext } from "./context.ts";
-import { type Executor, errorSummary, mustSucceed } from "./executor.ts";
+import { errorSummary, type ManageShell, mustSucceed } from "./shell.ts";
 
 export interface HealthWait {
   timeoutMs: number;
@@ -21,13 +21,13 @@ const PROGRESS_EVERY_MS = 5000;
  * every few seconds.
  */
 export async function waitHealthy(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   service: string,
   wait: HealthWait,
 ): Promise<void> {
   if (exec.dryRun) {
-    await exec.exec("docker", compose(ctx, "ps", "--all", "--format", "json", service), {
+    await exec.exec("docker", composeArgs(ctx, "ps", "--all", "--format", "json", service), {
       kind: "query",
     });
     exec.note(
@@ -94,7 +94,7 @@ function fatalState(container: ContainerState | undefined): string | undefined {
 
 /** Starts a service from the images already built (`up -d --no-build`) and waits until healthy. */
 export async function startHealthy(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   service: string,
   wait: HealthWait,
@@ -102,7 +102,7 @@ export async function startHealthy(
   await mustSucceed(
     exec,
     "docker",
-    compose(ctx, "up", "-d", "--no-build", service),
+    composeArgs(ctx, "up", "-d", "--no-build", service),
     `docker compose up ${service}`,
   );
   await waitHealthy(exec, ctx, service, wait);

@@ -7,7 +7,7 @@ import type { ManageFailure } from "../../../src/cli/exit-codes.ts";
 import { out } from "../../../src/cli/output.ts";
 
 /**
- * Every docker and git command `./manage` runs goes through one Executor. With --dry-run it
+ * Every docker and git command `./manage` runs goes through one ManageShell. With --dry-run it
  * prints each command (to stdout: the plan is the data) and runs nothing, so the plan is exactly
  * what would run; otherwise it runs it with zx, which quotes every interpolated argument.
  */
@@ -44,7 +44,7 @@ export interface ExecOptions {
   checkInDryRun?: boolean;
 }
 
-export class Executor {
+export class ManageShell {
   constructor(
     readonly cwd: string,
     readonly dryRun: boolean,
@@ -155,7 +155,7 @@ export function errorSummary(text: string): string {
 
 /** Runs a command that must succeed; its failure becomes one line with the given exit code. */
 export async function mustSucceed(
-  exec: Executor,
+  exec: ManageShell,
   program: Program,
   args: string[],
   what: string,
