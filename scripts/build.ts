@@ -13,10 +13,10 @@ import { join } from "node:path";
 import { defineCommand } from "citty";
 import { $ } from "zx";
 import pkg from "../package.json" with { type: "json" };
+import { CliError } from "../src/cli/errors.ts";
 import { out } from "../src/cli/output.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 import { PROJECT_ROOT } from "../src/db/paths.ts";
-import { MigrateError } from "../src/migrate/errors.ts";
 
 const TARGETS = {
   migrator: "src/migrator/main.ts",
@@ -53,12 +53,12 @@ async function compile(target: Target, outfile: string, revision: string): Promi
     --define ${`BUILD_VERSION=${JSON.stringify(pkg.version)}`} --define ${`BUILD_REVISION=${JSON.stringify(revision)}`} \
     --outfile ${outfile} ${TARGETS[target]}`;
   if (build.exitCode !== 0) {
-    throw new MigrateError("internal", `bun build of ${target} failed:\n${build.stderr.trim()}`);
+    throw new CliError("internal", `bun build of ${target} failed:\n${build.stderr.trim()}`);
   }
   const smoke = await $({ nothrow: true, quiet: true, cwd: "/" })`${outfile} version`;
   const expected = `${target} ${pkg.version} (${revision})`;
   if (smoke.exitCode !== 0 || smoke.stdout.trim() !== expected) {
-    throw new MigrateError(
+    throw new CliError(
       "internal",
       `the built ${target} does not run: \`${outfile} version\` exited ${smoke.exitCode} printing ${JSON.stringify(smoke.stdout.trim() || smoke.stderr.trim())}`,
     );
@@ -76,14 +76,14 @@ const main = defineCommand({
       default: join(PROJECT_ROOT, "dist"),
       description: "where to write the binaries",
     },
-    only: { type: "string", description: "build one binary: migrator or backupctl" },
+    only: {
+      type: "enum",
+      options: Object.keys(TARGETS) as Target[],
+      description: "build one binary",
+    },
   },
   run: async ({ args }) => {
-    const only = args.only === undefined ? undefined : String(args.only);
-    if (only !== undefined && !(only in TARGETS)) {
-      throw new MigrateError("usage", `--only must be migrator or backupctl (got "${only}")`);
-    }
-    const targets = only ? [only as Target] : (Object.keys(TARGETS) as Target[]);
+    const targets = args.only ? [args.only as Target] : (Object.keys(TARGETS) as Target[]);
     const revision = await gitRevision();
     for (const target of targets)
       await compile(target, join(String(args.outdir), target), revision);

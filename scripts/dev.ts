@@ -5,6 +5,7 @@
  * what it uses (TypeORM alone takes a quarter of a second to load).
  */
 import { defineCommand } from "citty";
+import { MIGRATION_COMMAND_NAMES } from "../src/cli/migration-commands.ts";
 import { runCli } from "../src/cli/run-cli.ts";
 
 const database = () => import("./dev/database.ts");
@@ -12,6 +13,14 @@ const apply = () => import("./dev/apply.ts");
 const migrate = () => import("./dev/migrate.ts");
 const check = () => import("./dev/check.ts");
 const files = () => import("./dev/files.ts");
+
+/** run, show, revert, resolve …: every shared migration command (src/cli/migration-commands.ts). */
+const sharedMigrate = Object.fromEntries(
+  MIGRATION_COMMAND_NAMES.map((name) => {
+    const full = `migrate:${name}`;
+    return [full, () => apply().then((m) => m.shared[name])];
+  }),
+);
 
 const main = defineCommand({
   meta: {
@@ -25,12 +34,9 @@ const main = defineCommand({
     status: () => database().then((m) => m.status),
     psql: () => database().then((m) => m.psql),
     logs: () => database().then((m) => m.logs),
-    "migrate:run": () => apply().then((m) => m.migrateRun),
-    "migrate:show": () => apply().then((m) => m.migrateShow),
-    "migrate:revert": () => apply().then((m) => m.migrateRevert),
+    ...sharedMigrate,
     "migrate:generate": () => migrate().then((m) => m.migrateGenerate),
     "migrate:create": () => files().then((m) => m.migrateCreate),
-    "migrate:resolve": () => apply().then((m) => m.migrateResolve),
     "migrate:check": () => check().then((m) => m.migrateCheck),
     "migrate:lint": () => check().then((m) => m.migrateLint),
     "migrate:verify": () => check().then((m) => m.migrateVerify),

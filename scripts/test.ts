@@ -8,7 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { EXIT_CODES } from "../src/migrate/errors.ts";
+import { EXIT_CODES } from "../src/cli/exit-codes.ts";
 import { startTestServer } from "../tests/support/test-server-handle.ts";
 
 interface Requirement {

@@ -1,11 +1,12 @@
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
-import type { MigrationContext } from "../../src/cli/migration-commands.ts";
+import { CliError } from "../../src/cli/errors.ts";
+import type { FailureKind } from "../../src/cli/exit-codes.ts";
+import { type MigrationContext, withContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { describeChanges } from "../../src/migrate/catalog.ts";
-import { type FailureKind, MigrateError } from "../../src/migrate/errors.ts";
 import { strayMigrationFiles } from "../../src/migrate/files.ts";
 import { type Inspection, inspectMigrations } from "../../src/migrate/inspect.ts";
 import { judgeSchema } from "../../src/migrate/judge.ts";
@@ -22,17 +23,13 @@ import { runSquawk } from "../lib/squawk.ts";
  * on the dev database itself.
  */
 
-async function withContext<T>(
+/** Opens the dev database (syncing the registry unless told not to) for `work`. */
+function withDevContext<T>(
   db: string | undefined,
   work: (context: MigrationContext) => Promise<T>,
   syncRegistry = true,
 ) {
-  const context = await openDevDataSource(db, { syncRegistry });
-  try {
-    return await work(context);
-  } finally {
-    await context.dataSource.destroy();
-  }
+  return withContext(openDevDataSource(db, { syncRegistry }), work);
 }
 
 function baseOptions(context: MigrationContext): PostgresDataSourceOptions {
@@ -95,11 +92,11 @@ export const migrateLint = defineCommand({
   },
   args: { ...dbArg },
   run: ({ args }) =>
-    withContext(args.db, async (context) => {
+    withDevContext(args.db, async (context) => {
       const findings = await lint(await inspect(context));
       const blocking = printLint(findings);
       if (blocking > 0) {
-        throw new MigrateError(
+        throw new CliError(
           "lint",
           `${blocking} lint finding(s); allow one after review with a \`// squawk-ignore <rule>: <why>\` comment in the migration`,
         );
@@ -116,10 +113,10 @@ export const migrateVerify = defineCommand({
   },
   args: { ...dbArg },
   run: ({ args }) =>
-    withContext(args.db, async (context) => {
+    withDevContext(args.db, async (context) => {
       const failed = printVerify(await inspect(context));
       if (failed.length > 0)
-        throw new MigrateError("irreversible", `not reversible: ${failed.join(", ")}`);
+        throw new CliError("irreversible", `not reversible: ${failed.join(", ")}`);
       out.success("Every migration's down() restores the schema");
     }),
 });
@@ -139,7 +136,7 @@ export const migrateCheck = defineCommand({
     },
   },
   run: ({ args }) =>
-    withContext(
+    withDevContext(
       args.db,
       async (context) => {
         const failures: { kind: FailureKind; what: string }[] = [];
@@ -193,7 +190,7 @@ export const migrateCheck = defineCommand({
         report(printVerify(inspections).length === 0, "irreversible", "every migration reverts");
         const [first] = failures;
         if (first) {
-          throw new MigrateError(
+          throw new CliError(
             first.kind,
             `${failures.length} check(s) failed: ${failures.map((f) => f.what.split(" (")[0]).join("; ")}`,
           );

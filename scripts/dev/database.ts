@@ -1,11 +1,12 @@
-import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
 import { $ } from "zx";
+import { confirm, parseCount } from "../../src/cli/args.ts";
+import { CliError } from "../../src/cli/errors.ts";
+import { EXIT_CODES } from "../../src/cli/exit-codes.ts";
 import { applyPending } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
 import { describeConnection, libpqSslEnv } from "../../src/config/connection.ts";
-import { EXIT_CODES, MigrateError } from "../../src/migrate/errors.ts";
 import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import {
   compose,
@@ -133,7 +134,7 @@ export const psql = allowUnknownOptions(
         return;
       }
       if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
-        throw new MigrateError(
+        throw new CliError(
           "devServer",
           "psql is not installed (Debian/Ubuntu: apt-get install postgresql-client)",
         );
@@ -175,9 +176,7 @@ export const logs = defineCommand({
   run: async ({ args }) => {
     const env = await devEnv(args.db);
     requireManaged(env, "logs");
-    const lines = String(args.lines);
-    if (!/^\d+$/.test(lines))
-      throw new MigrateError("usage", `--lines must be a number (got "${lines}")`);
+    const lines = String(parseCount(args.lines, "--lines"));
     if (env.engine === "docker") {
       await mustSucceed(
         compose("logs", "--tail", lines, ...(args.follow ? ["--follow"] : [])),
@@ -186,7 +185,7 @@ export const logs = defineCommand({
       return;
     }
     if (!(await Bun.file(env.embedded.logFile).exists())) {
-      throw new MigrateError(
+      throw new CliError(
         "devServer",
         "no server log yet: start the dev database with `bun run dev up`",
       );
@@ -199,7 +198,7 @@ export const logs = defineCommand({
 
 function requireManaged(env: DevEnv, command: string): void {
   if (env.engine === "external") {
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `${command} manages the dev database this toolkit runs (embedded or docker); with --db external, manage your server yourself`,
     );
@@ -211,21 +210,5 @@ async function mustSucceed(
   what: string,
 ): Promise<void> {
   const { exitCode } = await result;
-  if (exitCode !== 0)
-    throw new MigrateError("devServer", `${what} failed with exit code ${exitCode}`);
-}
-
-async function confirm(warning: string, yes: boolean): Promise<void> {
-  if (yes) return;
-  if (!process.stdin.isTTY) {
-    throw new MigrateError(
-      "usage",
-      `${warning} Pass --yes to confirm (there is no terminal to ask on).`,
-    );
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`${warning} Continue? [y/N] `);
-  rl.close();
-  if (!/^y(es)?$/i.test(answer.trim()))
-    throw new MigrateError("usage", "cancelled: nothing was changed");
+  if (exitCode !== 0) throw new CliError("devServer", `${what} failed with exit code ${exitCode}`);
 }

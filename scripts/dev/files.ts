@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
+import { CliError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
-import { MigrateError } from "../../src/migrate/errors.ts";
 import { addMigrationFile, assertNameFree } from "../../src/migrate/files.ts";
 import { emptyMigration } from "../../src/migrate/migration-source.ts";
 import { assertMigrationName } from "../../src/migrate/naming.ts";
@@ -23,7 +23,7 @@ const nameArg = {
 
 export function requireName(value: unknown, command: string): string {
   if (value === undefined || value === "") {
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `${command} needs a migration name, e.g. ${command} AddTagsToBackupLog`,
     );

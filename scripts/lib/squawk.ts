@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { $ } from "zx";
+import { CliError } from "../../src/cli/errors.ts";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
-import { MigrateError } from "../../src/migrate/errors.ts";
 import type { Inspection } from "../../src/migrate/inspect.ts";
 import { EXCLUDED_RULES, type SquawkFinding, sqlForSquawk } from "../../src/migrate/lint.ts";
 
@@ -33,7 +33,7 @@ export async function runSquawk(
     try {
       findings = JSON.parse(result.stdout || "[]");
     } catch {
-      throw new MigrateError(
+      throw new CliError(
         "internal",
         `squawk did not answer in JSON (exit ${result.exitCode}): ${result.stderr.trim().split("\n")[0]}`,
       );

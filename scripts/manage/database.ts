@@ -1,14 +1,14 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { defineCommand } from "citty";
+import { confirm } from "../../src/cli/args.ts";
+import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg, yesArg } from "./lib/args.ts";
 import { backupDatabase, displayPath, restoreDatabase, verifyDumpFile } from "./lib/backup.ts";
 import { requireDocker } from "./lib/compose.ts";
-import { confirm } from "./lib/confirm.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor } from "./lib/executor.ts";
+import { ManageShell } from "./lib/shell.ts";
 
 export const backupDb = defineCommand({
   meta: {
@@ -19,7 +19,7 @@ export const backupDb = defineCommand({
   args: { ...dirArg },
   run: async ({ args }) => {
     const ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, false);
+    const exec = new ManageShell(ctx.root, false);
     await requireDocker(exec);
     const backup = await backupDatabase(exec, ctx);
     out.data(backup.path);
@@ -49,7 +49,7 @@ export const restoreDb = defineCommand({
       throw new ManageError("usage", `no such backup file: ${args.file}; nothing was changed`);
     }
     const { gzip } = await verifyDumpFile(file);
-    const exec = new Executor(ctx.root, false);
+    const exec = new ManageShell(ctx.root, false);
     await requireDocker(exec);
     await confirm(
       `This replaces everything in the audit database "${ctx.db.name}" (${SERVICES.db}) with ${displayPath(ctx, file)}.`,

@@ -1,9 +1,10 @@
 import { defineCommand } from "citty";
-import { ManageError } from "./exit-codes.ts";
+import { parseCount } from "../../src/cli/args.ts";
+import { ManageError } from "../../src/cli/errors.ts";
 import { dirArg } from "./lib/args.ts";
-import { compose, requireDocker } from "./lib/compose.ts";
+import { composeArgs, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor } from "./lib/executor.ts";
+import { ManageShell } from "./lib/shell.ts";
 
 /** The long-running services (the migrator's containers are removed when it ends). */
 const RUNNING_SERVICES: string[] = [SERVICES.app, SERVICES.db];
@@ -31,16 +32,13 @@ export const logs = defineCommand({
   },
   run: async ({ args }) => {
     if (args.service) checkService(args.service);
-    const lines = String(args.lines);
-    if (!/^\d+$/.test(lines)) {
-      throw new ManageError("usage", `--lines must be a number (got "${lines}")`);
-    }
+    const lines = String(parseCount(args.lines, "--lines"));
     const ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, false);
+    const exec = new ManageShell(ctx.root, false);
     await requireDocker(exec);
     const result = await exec.exec(
       "docker",
-      compose(
+      composeArgs(
         ctx,
         "logs",
         "--tail",
@@ -72,11 +70,11 @@ export const shell = defineCommand({
     const service = args.service || SERVICES.app;
     checkService(service);
     const ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, false);
+    const exec = new ManageShell(ctx.root, false);
     await requireDocker(exec);
     // Without a terminal (a script), no TTY is asked for: commands come on stdin.
     const tty = process.stdin.isTTY ? [] : ["-T"];
-    const result = await exec.exec("docker", compose(ctx, "exec", ...tty, service, "sh"), {
+    const result = await exec.exec("docker", composeArgs(ctx, "exec", ...tty, service, "sh"), {
       kind: "query",
       output: "inherit",
     });

@@ -1,13 +1,14 @@
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { allowUnknownOptions } from "../../src/cli/run-cli.ts";
-import { ManageError } from "./exit-codes.ts";
+import { migratorCommands } from "../../src/migrator/commands.ts";
 import { dirArg } from "./lib/args.ts";
 import { composeWithMigrator, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor } from "./lib/executor.ts";
+import { ManageShell } from "./lib/shell.ts";
 
-/** The migrator binary's commands (src/migrator/main.ts). */
-const MIGRATOR_COMMANDS = ["run", "show", "revert", "resolve", "wait", "version"];
+/** The migrator binary's commands, from its own registry (light: TypeORM is not loaded). */
+const MIGRATOR_COMMANDS = Object.keys(migratorCommands);
 
 export const migrate = allowUnknownOptions(
   defineCommand({
@@ -32,7 +33,7 @@ export const migrate = allowUnknownOptions(
         );
       }
       const ctx = await loadContext(args.dir);
-      const exec = new Executor(ctx.root, false);
+      const exec = new ManageShell(ctx.root, false);
       await requireDocker(exec);
       // The image the last deploy or upgrade built: what the running app was migrated with.
       const result = await exec.exec(

@@ -3,8 +3,8 @@ import { out } from "../../src/cli/output.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
 import { requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor } from "./lib/executor.ts";
 import { rollBack } from "./lib/images.ts";
+import { ManageShell } from "./lib/shell.ts";
 
 export const rollback = defineCommand({
   meta: {
@@ -15,7 +15,7 @@ export const rollback = defineCommand({
   args: { ...dirArg, ...dryRunArg, ...waitArgs },
   run: async ({ args }) => {
     const ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, Boolean(args["dry-run"]));
+    const exec = new ManageShell(ctx.root, Boolean(args["dry-run"]));
     const wait = parseWait(args);
     if (exec.dryRun) out.data(`# ./manage rollback in ${ctx.root}: the plan (nothing runs)`);
     else await requireDocker(exec);

@@ -3,12 +3,12 @@ import { existsSync, statSync } from "node:fs";
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { defineCommand } from "citty";
+import { confirm } from "../../src/cli/args.ts";
+import { ManageError } from "../../src/cli/errors.ts";
 import { addSecret, out } from "../../src/cli/output.ts";
 import { devDataDir, hasCluster } from "../../src/devdb/dev-data.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { displayPath } from "./lib/backup.ts";
-import { confirm } from "./lib/confirm.ts";
 import { loadContext } from "./lib/context.ts";
 
 /** The uid the app runs as in its image (Dockerfile, `useradd --uid 10001`). */

@@ -1,13 +1,13 @@
 import { basename } from "node:path";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { formatBytes } from "../../src/cli/format-bytes.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg } from "./lib/args.ts";
 import { listBackups } from "./lib/backup.ts";
-import { compose, composeWithMigrator, parsePs, requireDocker } from "./lib/compose.ts";
+import { composeArgs, composeWithMigrator, parsePs, requireDocker } from "./lib/compose.ts";
 import { loadContext, SERVICES } from "./lib/context.ts";
-import { Executor, errorSummary } from "./lib/executor.ts";
+import { errorSummary, ManageShell } from "./lib/shell.ts";
 
 interface MigrationsReport {
   applied?: number;
@@ -24,10 +24,10 @@ export const status = defineCommand({
   args: { ...dirArg, json: { type: "boolean", description: "print JSON to stdout" } },
   run: async ({ args }) => {
     const ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, false);
+    const exec = new ManageShell(ctx.root, false);
     await requireDocker(exec);
 
-    const ps = await exec.exec("docker", compose(ctx, "ps", "--all", "--format", "json"), {
+    const ps = await exec.exec("docker", composeArgs(ctx, "ps", "--all", "--format", "json"), {
       kind: "query",
     });
     if (ps.exitCode !== 0) {

@@ -1,16 +1,16 @@
 import { realpathSync } from "node:fs";
 import { defineCommand } from "citty";
+import { ManageError } from "../../src/cli/errors.ts";
 import { out } from "../../src/cli/output.ts";
-import { ManageError } from "./exit-codes.ts";
 import { dirArg, dryRunArg, parseWait, waitArgs } from "./lib/args.ts";
 import { type Backup, backupBeforeMigrating, displayPath, restoreCommand } from "./lib/backup.ts";
 import { composeWithMigrator } from "./lib/compose.ts";
 import { loadContext, type ManageContext, SERVICES } from "./lib/context.ts";
-import { Executor, errorSummary, mustSucceed } from "./lib/executor.ts";
-import { startHealthy, type WaitOptions, waitHealthy } from "./lib/health.ts";
+import { type HealthWait, startHealthy, waitHealthy } from "./lib/health.ts";
 import { imageId, rollBack, runningAppImage, tagPrevious } from "./lib/images.ts";
 import { runMigrator } from "./lib/migrator.ts";
 import { preflight, printProgress, recheckAfterPull, reportPreflight } from "./lib/preflight.ts";
+import { errorSummary, ManageShell, mustSucceed } from "./lib/shell.ts";
 
 export const upgrade = defineCommand({
   meta: {
@@ -21,7 +21,7 @@ export const upgrade = defineCommand({
   args: { ...dirArg, ...dryRunArg, ...waitArgs },
   run: async ({ args }) => {
     let ctx = await loadContext(args.dir);
-    const exec = new Executor(ctx.root, Boolean(args["dry-run"]));
+    const exec = new ManageShell(ctx.root, Boolean(args["dry-run"]));
     const wait = parseWait(args);
     if (exec.dryRun) out.data(`# ./manage upgrade in ${ctx.root}: the plan (nothing runs)`);
 
@@ -54,7 +54,7 @@ export const upgrade = defineCommand({
     try {
       await runMigrator(exec, ctx);
     } catch (error) {
-      if (!(error instanceof ManageError) || error.failure !== "migrationFailed") throw error;
+      if (!(error instanceof ManageError) || error.kind !== "migrationFailed") throw error;
       throw new ManageError(
         "migrationFailed",
         `${error.message}. The running app was not touched. The database before this upgrade is in ${displayPath(ctx, backup.path)}; to restore it: ${restoreCommand(ctx, backup.path)}`,
@@ -97,7 +97,7 @@ export const upgrade = defineCommand({
  * fast-forward a dry run cannot know (it would have to fetch).
  */
 async function pullFastForward(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
 ): Promise<{ before: string; after: string }> {
   await checkOwnCheckout(exec, ctx);
@@ -156,7 +156,7 @@ async function pullFastForward(
  * The folder must be the top of a git checkout: one nested in another repository would make git
  * pull that repository instead, and report success.
  */
-async function checkOwnCheckout(exec: Executor, ctx: ManageContext): Promise<void> {
+async function checkOwnCheckout(exec: ManageShell, ctx: ManageContext): Promise<void> {
   const top = await exec.exec("git", ["rev-parse", "--show-toplevel"], {
     kind: "query",
     checkInDryRun: true,
@@ -176,19 +176,19 @@ async function checkOwnCheckout(exec: Executor, ctx: ManageContext): Promise<voi
   }
 }
 
-async function revision(exec: Executor, placeholder: string): Promise<string> {
+async function revision(exec: ManageShell, placeholder: string): Promise<string> {
   const result = await exec.exec("git", ["rev-parse", "HEAD"], { kind: "query", placeholder });
   return result.stdout.trim();
 }
 
 /** Waits for the database (it must already run: upgrade never starts it) and dumps it. */
-async function backUp(exec: Executor, ctx: ManageContext, wait: WaitOptions): Promise<Backup> {
+async function backUp(exec: ManageShell, ctx: ManageContext, wait: HealthWait): Promise<Backup> {
   try {
     await waitHealthy(exec, ctx, SERVICES.db, wait);
   } catch (error) {
     if (!(error instanceof ManageError)) throw error;
     throw new ManageError(
-      "backupFailed",
+      "dumpFailed",
       `cannot back up the audit database: ${error.message}; nothing was migrated (./manage deploy starts it)`,
     );
   }

@@ -1,8 +1,8 @@
 import type { DataSource, DataSourceOptions } from "typeorm";
+import { CliError } from "../cli/errors.ts";
 import type { AuditLogPort } from "../domain/audit/audit-log.port.ts";
 import { TypeormAuditLogRepository } from "../domain/audit/typeorm-audit-log.repository.ts";
 import { isConnectError, openDataSource } from "../migrate/connect.ts";
-import { MigrateError } from "../migrate/errors.ts";
 
 /**
  * The audit database as the runtime uses it: connected on first use, and again on the next use
@@ -13,7 +13,7 @@ export class AuditDatabase {
 
   constructor(private readonly options: DataSourceOptions) {}
 
-  /** Throws MigrateError "connect" when the database cannot be reached. */
+  /** Throws a CliError of kind "connect" when the database cannot be reached. */
   dataSource(): Promise<DataSource> {
     this.opening ??= openDataSource(this.options).catch((error: unknown) => {
       this.opening = undefined;
@@ -45,23 +45,23 @@ const SCHEMA_NOT_READY = new Set(["42P01", "42703"]);
  * else is a bug or bad data and fails loudly.
  */
 export function isAuditUnavailable(error: unknown): boolean {
-  if (error instanceof MigrateError) return error.kind === "connect";
+  if (error instanceof CliError) return error.kind === "connect";
   const { code } = (error ?? {}) as { code?: unknown };
   return isConnectError(error) || (typeof code === "string" && SCHEMA_NOT_READY.has(code));
 }
 
 /** A port for an audit log known to be unavailable: every call fails with the error that said so. */
 export function unavailableAuditLog(error: unknown): AuditLogPort {
-  const fail = async (): Promise<never> => {
+  const refuse = async (): Promise<never> => {
     throw error;
   };
   return {
-    startRun: fail,
-    trackProgress: fail,
-    finishRun: fail,
-    findByProject: fail,
-    findFailed: fail,
-    findSince: fail,
-    findOrphaned: fail,
+    startRun: refuse,
+    trackProgress: refuse,
+    finishRun: refuse,
+    findByProject: refuse,
+    findFailed: refuse,
+    findSince: refuse,
+    findOrphaned: refuse,
   };
 }

@@ -196,33 +196,33 @@ export function parseFallbackLine(line: string): BackupRun {
 
 function decodeField(value: unknown, kind: FieldKind, field: string): unknown {
   if (kind.endsWith("?") && (value === null || value === undefined)) return null;
-  const fail = () => new TypeError(`${field} is not a valid ${kind.replace("?", "")}`);
+  const invalidField = () => new TypeError(`${field} is not a valid ${kind.replace("?", "")}`);
   switch (kind.replace("?", "")) {
     case "string":
-      if (typeof value !== "string") throw fail();
+      if (typeof value !== "string") throw invalidField();
       return value;
     case "date": {
       const date = new Date(typeof value === "string" ? value : Number.NaN);
-      if (Number.isNaN(date.getTime())) throw fail();
+      if (Number.isNaN(date.getTime())) throw invalidField();
       return date;
     }
     case "integer":
-      if (typeof value !== "number" || !Number.isSafeInteger(value)) throw fail();
+      if (typeof value !== "number" || !Number.isSafeInteger(value)) throw invalidField();
       return value;
     case "boolean":
-      if (typeof value !== "boolean") throw fail();
+      if (typeof value !== "boolean") throw invalidField();
       return value;
     case "status":
-      return parseStatus(rawText(value, fail)) satisfies RunStatus;
+      return parseStatus(rawText(value, invalidField)) satisfies RunStatus;
     default:
-      return parseStage(rawText(value, fail)) satisfies RunStage;
+      return parseStage(rawText(value, invalidField)) satisfies RunStage;
   }
 }
 
 /** A status or stage as JSON writes it: a string, or `{ "unknown": "…" }` for unknown values. */
-function rawText(value: unknown, fail: () => Error): string {
+function rawText(value: unknown, invalidField: () => Error): string {
   if (typeof value === "string") return value;
   const unknown = (value as { unknown?: unknown } | null)?.unknown;
   if (typeof unknown === "string") return unknown;
-  throw fail();
+  throw invalidField();
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
+import { pollUntil } from "../lib/poll.ts";
 
 /**
  * Cross-process locks as files: created with O_EXCL (`wx`), holding the owner's pid. A lock whose
@@ -62,17 +63,25 @@ export async function withLock<T>(
   work: () => Promise<T>,
   options: { waitMs: number },
 ): Promise<T> {
-  const deadline = Date.now() + options.waitMs;
-  let lock: FileLock;
-  for (;;) {
-    try {
-      lock = await acquireLock(path);
-      break;
-    } catch (error) {
-      if (!(error instanceof LockHeldError) || Date.now() >= deadline) throw error;
-      await Bun.sleep(50);
-    }
-  }
+  let held: LockHeldError | undefined;
+  const lock = await pollUntil(
+    async () => {
+      try {
+        return await acquireLock(path);
+      } catch (error) {
+        if (!(error instanceof LockHeldError)) throw error;
+        held = error;
+        return undefined;
+      }
+    },
+    {
+      timeoutMs: options.waitMs,
+      intervalMs: 50,
+      onTimeout: () => {
+        throw held;
+      },
+    },
+  );
   try {
     return await work();
   } finally {

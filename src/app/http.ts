@@ -27,7 +27,7 @@ export interface HttpDeps {
 }
 
 export function startHttpServer(deps: HttpDeps) {
-  const fail = (status: number, message: string) =>
+  const errorResponse = (status: number, message: string) =>
     Response.json({ error: redact(message, deps.secrets) }, { status });
 
   /** Runs a status query; an unavailable audit log is 503, as /health says it is. */
@@ -36,7 +36,7 @@ export function startHttpServer(deps: HttpDeps) {
       return await work(await deps.auditLog());
     } catch (error) {
       if (!isAuditUnavailable(error)) throw error;
-      return fail(503, `audit log unavailable: ${(error as Error).message}`);
+      return errorResponse(503, `audit log unavailable: ${(error as Error).message}`);
     }
   };
 
@@ -66,13 +66,14 @@ export function startHttpServer(deps: HttpDeps) {
         GET: (request) => {
           const { project } = request.params;
           const last = parseLast(new URL(request.url).searchParams.get("last"), DEFAULT_LAST);
-          if (typeof last === "string") return fail(400, last);
-          if (!PROJECT_NAME_RULE.test(project)) return fail(404, `unknown project "${project}"`);
+          if (typeof last === "string") return errorResponse(400, last);
+          if (!PROJECT_NAME_RULE.test(project))
+            return errorResponse(404, `unknown project "${project}"`);
           return withAuditLog(async (audit) => {
             const runs = await audit.findByProject(project, { limit: last });
             // A project no longer configured still has its history; one with neither is unknown.
             if (runs.length === 0 && !deps.projects.includes(project)) {
-              return fail(404, `unknown project "${project}"`);
+              return errorResponse(404, `unknown project "${project}"`);
             }
             return Response.json({ project, runs: runs.map(runToJson) });
           });
@@ -80,8 +81,8 @@ export function startHttpServer(deps: HttpDeps) {
       },
     },
     fetch: (request) =>
-      fail(404, `no route for ${request.method} ${new URL(request.url).pathname}`),
-    error: (error) => fail(500, error.message.split("\n")[0] ?? "internal error"),
+      errorResponse(404, `no route for ${request.method} ${new URL(request.url).pathname}`),
+    error: (error) => errorResponse(500, error.message.split("\n")[0] ?? "internal error"),
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * `backupctl`: runs the configured backups and records each run in the audit database, and serves
  * their health and status over HTTP. `backupctl [run|status|logs|health|serve|version]`; exit
- * codes in src/app/exit-codes.ts.
+ * codes in src/cli/exit-codes.ts.
  */
 import { defineCommand } from "citty";
 import { BUILD } from "../cli/build-info.ts";

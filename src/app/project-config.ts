@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
-import { ConfigError } from "../config/connection.ts";
+import { ConfigError } from "../cli/errors.ts";
 
 /**
  * The project config file (`config/projects.yml`): which backups exist and how each one runs.

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError } from "../config/connection.ts";
+import { ConfigError } from "../cli/errors.ts";
 import { type ProjectsConfig, parseProjectsConfig } from "./project-config.ts";
 
 /** Where the runtime finds its project config and keeps its own files, from the environment. */

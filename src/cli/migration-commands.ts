@@ -1,18 +1,23 @@
 import { type ArgsDef, type CommandDef, defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { Checksums } from "../migrate/checksum.ts";
-import { EXIT_CODES, MigrateError, STOP_SIGNALS, type StopSignal } from "../migrate/errors.ts";
+import { MigrateError } from "../migrate/errors.ts";
 import type { ExecuteOptions } from "../migrate/executor.ts";
 import type { Applier } from "../migrate/ledger.ts";
+import { DEFAULT_LOCK_TIMEOUT_MS } from "../migrate/lock.ts";
 import type { MigrateLogger } from "../migrate/logger.ts";
 import { type MigrationState, migrationStatus, pendingOf, upToDate } from "../migrate/status.ts";
+import { parseCount, parseSeconds } from "./args.ts";
+import { CliError } from "./errors.ts";
+import { EXIT_CODES, STOP_SIGNALS, type StopSignal } from "./exit-codes.ts";
 import { out } from "./output.ts";
 
 /**
- * The printing halves of run/show/revert/resolve, shared by `bun run dev migrate:*` and the
- * compiled migrator, so both print the same thing for the same database. The engine's run,
- * revert and resolve are imported when used: `show`, and a run with nothing to do, read two
- * tables and need no TypeORM (a quarter of a second to load under `bun run`).
+ * The printing halves of run/show/revert/resolve, shared by `bun run dev migrate:*`, the compiled
+ * migrator and (by name) `./manage migrate`, so all print the same thing for the same database.
+ * The engine is imported when a command runs: listing these commands (help, `./manage`) must not
+ * load TypeORM, and `show`, or a run with nothing to do, reads two tables over a plain connection
+ * where the CLI offers one (readStates), without TypeORM at all.
  */
 
 export const progressLogger: MigrateLogger = { info: out.progress, warn: out.warn };
@@ -36,7 +41,7 @@ export const showArgs = {
 export const changeArgs = {
   "lock-timeout": {
     type: "string",
-    default: "60",
+    default: String(DEFAULT_LOCK_TIMEOUT_MS / 1000),
     description: "seconds to wait for another migrator's lock",
   },
   "accept-changed": {
@@ -107,13 +112,10 @@ function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T
 }
 
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
-  const seconds = Number(flags["lock-timeout"] ?? 60);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new MigrateError(
-      "usage",
-      `--lock-timeout must be a number of seconds (got "${flags["lock-timeout"]}")`,
-    );
-  }
+  const seconds = parseSeconds(
+    flags["lock-timeout"] ?? DEFAULT_LOCK_TIMEOUT_MS / 1000,
+    "--lock-timeout",
+  );
   const options: ExecuteOptions = {
     logger: progressLogger,
     checksums: context.checksums,
@@ -160,7 +162,7 @@ export function printStates(
     out.progress(`${states.length - pending} applied, ${pending} pending`);
   }
   if (options.exitCode && pending > 0) {
-    throw new MigrateError("pending", `${pending} migration(s) pending`);
+    throw new CliError("pending", `${pending} migration(s) pending`);
   }
 }
 
@@ -270,7 +272,7 @@ export async function resolve(
 ) {
   const { applied, "rolled-back": rolledBack } = flags;
   if (Boolean(applied) === Boolean(rolledBack)) {
-    throw new MigrateError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
+    throw new CliError("usage", "give exactly one of --applied <Name> or --rolled-back <Name>");
   }
   const change = applied ? { applied } : { rolledBack: rolledBack as string };
   const { resolveMigration } = await import("../migrate/resolve.ts");
@@ -286,19 +288,20 @@ function showOptions(args: Record<string, unknown>) {
   return { json: Boolean(args.json), exitCode: Boolean(args["exit-code"]) };
 }
 
-export function parseSteps(value: unknown): number {
-  const text = String(value ?? 1);
-  const steps = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(steps) || steps < 1) {
-    throw new MigrateError(
-      "usage",
-      `--steps must be a whole number of at least 1 (got "${value}")`,
-    );
-  }
-  return steps;
-}
-
 const jsonArg = { json: { type: "boolean", description: "print the result as JSON" } } as const;
+
+/** Runs `work` on the context being opened, and always closes its connection. */
+export async function withContext<T>(
+  opening: Promise<MigrationContext>,
+  work: (context: MigrationContext) => Promise<T>,
+): Promise<T> {
+  const context = await opening;
+  try {
+    return await work(context);
+  } finally {
+    await context.dataSource.destroy();
+  }
+}
 
 /** How a CLI reaches the database: its own options, and how to open a context from them. */
 export interface MigrationConnection {
@@ -313,101 +316,95 @@ export interface MigrationConnection {
   readStates?(args: Record<string, unknown>): Promise<MigrationState[]>;
 }
 
+interface MigrationCommandSpec {
+  description: string;
+  args: ArgsDef;
+  work(context: MigrationContext, args: Record<string, unknown>): Promise<void>;
+  /** Answers without a DataSource when the CLI can read states plainly: true when it did. */
+  quick?(connection: MigrationConnection, args: Record<string, unknown>): Promise<boolean>;
+}
+
 /**
- * run, show, revert and resolve, defined once for both CLIs: the dev CLI and the migrator differ
- * only in how they connect (dev database engine vs. waiting for a production database).
+ * run, show, revert and resolve, defined once for every CLI: the dev CLI and the migrator differ
+ * only in how they connect (dev database engine vs. waiting for a production database). A command
+ * added here is in `bun run dev migrate:…`, `migrator …` and `./manage migrate …` at once.
  */
+const MIGRATION_COMMANDS = {
+  run: {
+    description:
+      "Apply every pending migration, each in its own transaction, under the migration lock",
+    args: { ...changeArgs, ...dryRunArg, ...allowDataLossArg, ...jsonArg },
+    work: (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
+    // Nothing pending, adopted, unfinished or edited: the answer needs no lock and no TypeORM. A
+    // dry run or an acceptance goes the whole way (it has something to print or record).
+    quick: async (connection, args) => {
+      if (!connection.readStates || args["dry-run"] || args["accept-changed"]) return false;
+      const states = await connection.readStates(args).catch((error: unknown) => {
+        // The whole way reports what it finds first (a broken migration file before an
+        // unreachable database), as it always has.
+        if (error instanceof CliError && error.kind === "connect") return undefined;
+        throw error;
+      });
+      if (!states || !upToDate(states)) return false;
+      reportApplied([], args);
+      return true;
+    },
+  },
+  show: {
+    description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
+    args: showArgs,
+    work: (context, args) => printStatus(context, showOptions(args)),
+    quick: async (connection, args) => {
+      if (!connection.readStates) return false;
+      printStates(await connection.readStates(args), showOptions(args));
+      return true;
+    },
+  },
+  revert: {
+    description: "Revert the most recently applied migration(s), newest first (runs down())",
+    args: {
+      steps: { type: "string", default: "1", description: "how many migrations to revert" },
+      ...changeArgs,
+      ...dryRunArg,
+      ...allowDataLossArg,
+      ...jsonArg,
+    },
+    work: (context, args) =>
+      revertSteps(
+        context,
+        parseCount(args.steps ?? 1, "--steps", 1),
+        args as ChangeFlags & { json?: boolean },
+      ),
+  },
+  resolve: {
+    description:
+      "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
+    args: { ...resolveArgs, ...changeArgs },
+    work: (context, args) =>
+      resolve(context, args as ChangeFlags & { applied?: string; "rolled-back"?: string }),
+  },
+} satisfies Record<string, MigrationCommandSpec>;
+
+export type MigrationCommandName = keyof typeof MIGRATION_COMMANDS;
+
+/** The shared commands' names (without a CLI's prefix), known without loading the engine. */
+export const MIGRATION_COMMAND_NAMES = Object.keys(MIGRATION_COMMANDS) as MigrationCommandName[];
+
+/** The shared commands as one CLI offers them: its connection options and its name prefix. */
 export function migrationCommands(
   connection: MigrationConnection,
-): Record<"run" | "show" | "revert" | "resolve", CommandDef> {
-  const withContext = async (
-    args: Record<string, unknown>,
-    work: (context: MigrationContext) => Promise<void>,
-  ) => {
-    const context = await connection.open(args);
-    try {
-      await work(context);
-    } finally {
-      await context.dataSource.destroy();
-    }
-  };
-  const name = (command: string) => `${connection.prefix}${command}`;
-  const command = (
-    meta: { name: string; description: string },
-    args: ArgsDef,
-    work: (context: MigrationContext, args: Record<string, unknown>) => Promise<void>,
-    /** Answers without a DataSource when it can: true when it did. */
-    quick?: (args: Record<string, unknown>) => Promise<boolean>,
-  ) =>
-    defineCommand({
-      meta,
-      args: { ...connection.args, ...args },
-      run: async ({ args: parsed }) => {
-        if (await quick?.(parsed)) return;
-        await withContext(parsed, (context) => work(context, parsed));
+): Record<MigrationCommandName, CommandDef> {
+  const commands = Object.entries(MIGRATION_COMMANDS).map(([name, spec]) => {
+    const command = defineCommand({
+      meta: { name: `${connection.prefix}${name}`, description: spec.description },
+      args: { ...connection.args, ...spec.args },
+      run: async ({ args }) => {
+        const quick = (spec as MigrationCommandSpec).quick;
+        if (quick && (await quick(connection, args))) return;
+        await withContext(connection.open(args), (context) => spec.work(context, args));
       },
-    }) as CommandDef;
-  return {
-    run: command(
-      {
-        name: name("run"),
-        description:
-          "Apply every pending migration, each in its own transaction, under the migration lock",
-      },
-      { ...changeArgs, ...dryRunArg, ...allowDataLossArg, ...jsonArg },
-      (context, args) => applyPending(context, args as ChangeFlags & { json?: boolean }),
-      // Nothing pending, adopted or edited: the answer needs no lock and no TypeORM. A dry run
-      // or an acceptance goes the whole way (it has something to print or record).
-      async (args) => {
-        if (!connection.readStates || args["dry-run"] || args["accept-changed"]) return false;
-        const states = await connection.readStates(args).catch((error: unknown) => {
-          // The whole way reports what it finds first (a broken migration file before an
-          // unreachable database), as it always has.
-          if (error instanceof MigrateError && error.kind === "connect") return undefined;
-          throw error;
-        });
-        if (!states || !upToDate(states)) return false;
-        reportApplied([], args);
-        return true;
-      },
-    ),
-    show: command(
-      {
-        name: name("show"),
-        description: "List migrations: [X] applied (when, how long, by what), [ ] pending",
-      },
-      showArgs,
-      (context, args) => printStatus(context, showOptions(args)),
-      async (args) => {
-        if (!connection.readStates) return false;
-        printStates(await connection.readStates(args), showOptions(args));
-        return true;
-      },
-    ),
-    revert: command(
-      {
-        name: name("revert"),
-        description: "Revert the most recently applied migration(s), newest first (runs down())",
-      },
-      {
-        steps: { type: "string", default: "1", description: "how many migrations to revert" },
-        ...changeArgs,
-        ...dryRunArg,
-        ...allowDataLossArg,
-        ...jsonArg,
-      },
-      (context, args) =>
-        revertSteps(context, parseSteps(args.steps), args as ChangeFlags & { json?: boolean }),
-    ),
-    resolve: command(
-      {
-        name: name("resolve"),
-        description:
-          "Record a migration as applied or rolled back without running it (instead of editing the migrations table)",
-      },
-      { ...resolveArgs, ...changeArgs },
-      (context, args) =>
-        resolve(context, args as ChangeFlags & { applied?: string; "rolled-back"?: string }),
-    ),
-  };
+    });
+    return [name, command as CommandDef] as const;
+  });
+  return Object.fromEntries(commands) as Record<MigrationCommandName, CommandDef>;
 }

@@ -7,9 +7,9 @@ import {
   renderUsage,
   runCommand,
 } from "citty";
-import { ConfigError } from "../config/connection.ts";
 import { redactKnown } from "../config/redact.ts";
-import { EXIT_CODES, MigrateError } from "../migrate/errors.ts";
+import { CliError } from "./errors.ts";
+import { EXIT_CODES } from "./exit-codes.ts";
 import { out } from "./output.ts";
 
 /**
@@ -88,7 +88,7 @@ async function assertKnownArguments(
   const sub = await subCommandOf(main, args);
   if (main.subCommands && sub.name !== undefined && !sub.command) {
     const hint = closestCommand(sub.name, Object.keys(main.subCommands));
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `Unknown command ${sub.name}${hint ? `: did you mean ${hint}?` : ""} (see ${cliName} --help)`,
     );
@@ -122,7 +122,7 @@ async function assertKnownArguments(
     const names = long ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
     const unknown = names.find((n) => !options.has(n));
     if (unknown !== undefined) {
-      throw new MigrateError(
+      throw new CliError(
         "usage",
         `unknown option ${long ? "--" : "-"}${unknown} (see ${where} --help)`,
       );
@@ -139,7 +139,7 @@ async function assertKnownArguments(
         : positionals === 1
           ? "takes one argument"
           : `takes at most ${positionals} arguments`;
-    throw new MigrateError(
+    throw new CliError(
       "usage",
       `unexpected argument "${extra}": ${where} ${takes} (see ${where} --help)`,
     );
@@ -194,13 +194,9 @@ export function report(error: unknown, cliName: string): number {
     out.error(syntax);
     return EXIT_CODES.usage;
   }
-  if (error instanceof MigrateError) {
+  if (error instanceof CliError) {
     out.error(error.message);
     return error.exitCode;
-  }
-  if (error instanceof ConfigError) {
-    out.error(error.message);
-    return EXIT_CODES.usage;
   }
   if (error instanceof Error && error.name === "CLIError") {
     out.error(`${error.message} (see ${cliName} --help)`);
@@ -233,5 +229,5 @@ interface SourcePosition {
 
 /** Throws the usage error every command uses for bad flags. */
 export function usageError(message: string): never {
-  throw new MigrateError("usage", message);
+  throw new CliError("usage", message);
 }

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import type { TlsOptions } from "node:tls";
 import { parse as parseConnectionString } from "pg-connection-string";
+import { ConfigError } from "../cli/errors.ts";
 
 /**
  * Where the audit database is, read from the environment: the one connection module behind the
@@ -35,11 +36,6 @@ export interface ConnectionSettings {
   password: string;
   /** Absent: plaintext, as pg and the toolkit always did. */
   ssl?: SslSettings;
-}
-
-/** Raised for configuration that cannot work; the message is safe to print (no secrets). */
-export class ConfigError extends Error {
-  override name = "ConfigError";
 }
 
 type Env = Record<string, string | undefined>;
@@ -293,7 +289,9 @@ function parsePort(value: string, what: string): number {
 }
 
 /** A printable description of the target, with the password left out. */
-export function describeConnection(settings: ConnectionSettings): string {
+export function describeConnection(
+  settings: Pick<ConnectionSettings, "user" | "host" | "port" | "database" | "ssl">,
+): string {
   const ssl = settings.ssl ? `?sslmode=${settings.ssl.mode}` : "";
   return `postgres://${settings.user}@${settings.host}:${settings.port}/${settings.database}${ssl}`;
 }

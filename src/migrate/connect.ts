@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { DataSource, DataSourceOptions } from "typeorm";
-import { type ConnectionSettings, tlsOptions } from "../config/connection.ts";
+import { type ConnectionSettings, describeConnection, tlsOptions } from "../config/connection.ts";
 import { redact } from "../config/redact.ts";
 import { MigrateError } from "./errors.ts";
 
@@ -13,7 +13,8 @@ const CONNECT_SQLSTATES = new Set([
   "53300", // too_many_connections
 ]);
 
-const NETWORK_CODES = new Set([
+/** Node's codes for a server that cannot be reached (yet). */
+export const NETWORK_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
   "EAI_AGAIN",
@@ -117,7 +118,13 @@ function explain(error: unknown): string {
   return message ?? String(error);
 }
 
+/** The DataSource's target as describeConnection prints it (no password). */
 export function describeTarget(options: DataSourceOptions): string {
   const o = options as { host?: string; port?: number; database?: string; username?: string };
-  return `postgres://${o.username ?? ""}@${o.host ?? "localhost"}:${o.port ?? 5432}/${o.database ?? ""}`;
+  return describeConnection({
+    user: o.username ?? "",
+    host: o.host ?? "localhost",
+    port: o.port ?? 5432,
+    database: o.database ?? "",
+  });
 }

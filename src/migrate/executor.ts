@@ -1,9 +1,10 @@
 import type pg from "pg";
 import { type DataSource, MigrationExecutor, type QueryRunner } from "typeorm";
 import { RdbmsSchemaBuilder } from "typeorm/schema-builder/RdbmsSchemaBuilder.js";
+import { STOP_SIGNALS, type StopSignal } from "../cli/exit-codes.ts";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
 import { type Direction, dataLossOf, reviewedReason } from "./data-loss.ts";
-import { type DoneStep, MigrateError, STOP_SIGNALS, type StopSignal } from "./errors.ts";
+import { type DoneStep, MigrateError } from "./errors.ts";
 import {
   type Applier,
   acceptChecksum,
@@ -18,7 +19,12 @@ import {
   readLedger,
   recordApplied,
 } from "./ledger.ts";
-import { acquireMigrationLock, holdsMigrationLock, releaseMigrationLock } from "./lock.ts";
+import {
+  acquireMigrationLock,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  holdsMigrationLock,
+  releaseMigrationLock,
+} from "./lock.ts";
 import { type MigrateLogger, silentLogger } from "./logger.ts";
 
 /**
@@ -66,7 +72,6 @@ export interface AppliedMigration {
   durationMs: number;
 }
 
-export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
 /**
@@ -74,7 +79,7 @@ export const DEFAULT_LOCK_WAIT_MS = 10_000;
  * checksums, then `work` on that same session: if the session ends, the lock and the work end
  * together, and the error says so.
  */
-export async function withPreparedRunner<T>(
+export async function withLockedRunner<T>(
   dataSource: DataSource,
   options: ExecuteOptions,
   work: (runner: QueryRunner, source: SourceMigration[], applied: AppliedRow[]) => Promise<T>,
@@ -172,9 +177,17 @@ export function failedAfter(
 }
 
 /**
- * TypeORM's `migrations` table, created by TypeORM's own (protected) method so it is exactly the
- * table its CLI creates and reads, and the ledger beside it.
+ * TypeORM's `migrations` table as its own MigrationExecutor creates it, so it is exactly the table
+ * its CLI creates and reads. The method is protected: a subclass reaches it with type checking, so
+ * a TypeORM that renames it fails to compile instead of failing at run time.
  */
+class MigrationsTable extends MigrationExecutor {
+  create(runner: QueryRunner): Promise<void> {
+    return this.createMigrationsTableIfNotExist(runner);
+  }
+}
+
+/** The bookkeeping tables: TypeORM's `migrations` and `typeorm_metadata`, and the ledger. */
 async function prepareTables(
   dataSource: DataSource,
   runner: QueryRunner,
@@ -182,17 +195,9 @@ async function prepareTables(
 ): Promise<void> {
   // For the whole session rather than SET LOCAL per migration: one round trip, not one each.
   await runner.query(`SET lock_timeout = ${Math.round(lockWaitMs)}`);
-  const executor = new MigrationExecutor(dataSource, runner) as unknown as {
-    createMigrationsTableIfNotExist(queryRunner: QueryRunner): Promise<void>;
-  };
-  await executor.createMigrationsTableIfNotExist(runner);
+  await new MigrationsTable(dataSource, runner).create(runner);
   await ensureMetadataTable(dataSource, runner);
   await ensureLedger(runner);
-  // As TypeORM's MigrationExecutor does: generated columns and views record themselves there.
-  const schemaBuilder = dataSource.driver.createSchemaBuilder();
-  if (schemaBuilder instanceof RdbmsSchemaBuilder) {
-    await schemaBuilder.createMetadataTableIfNecessary(runner);
-  }
 }
 
 /**
@@ -200,10 +205,9 @@ async function prepareTables(
  * the entities have any: created as TypeORM's own migration runner does before migrations run.
  */
 export async function ensureMetadataTable(dataSource: DataSource, runner: QueryRunner) {
-  const builder = dataSource.driver.createSchemaBuilder() as unknown as {
-    createMetadataTableIfNecessary?(queryRunner: QueryRunner): Promise<void>;
-  };
-  await builder.createMetadataTableIfNecessary?.(runner);
+  const builder = dataSource.driver.createSchemaBuilder();
+  // PostgreSQL's builder is always an RdbmsSchemaBuilder (public method, typed).
+  if (builder instanceof RdbmsSchemaBuilder) await builder.createMetadataTableIfNecessary(runner);
 }
 
 /** A runner on a database with the bookkeeping tables, without the lock: for throwaway databases. */

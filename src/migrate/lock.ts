@@ -1,4 +1,5 @@
 import type { QueryRunner } from "typeorm";
+import { pollUntil } from "../lib/poll.ts";
 import { MigrateError } from "./errors.ts";
 
 /**
@@ -8,6 +9,9 @@ import { MigrateError } from "./errors.ts";
  * together: no migration can go on running without the lock.
  */
 export const MIGRATION_LOCK_KEY = 7_262_014_035; // arbitrary, fixed: "backupctl migrations"
+
+/** How long a migrator waits for another one's lock unless told (--lock-timeout). */
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
 export interface LockOptions {
   timeoutMs: number;
@@ -25,22 +29,27 @@ export async function acquireMigrationLock(
   runner: Queryable,
   options: LockOptions,
 ): Promise<number> {
-  const deadline = Date.now() + options.timeoutMs;
   let holder: string | undefined;
-  for (;;) {
-    const { locked, pid } = await tryLock(runner);
-    if (locked) return pid;
-    const first = holder === undefined;
-    holder = await describeHolder(runner);
-    if (first) options.onWaiting?.(holder);
-    if (Date.now() >= deadline) {
-      throw new MigrateError(
-        "lock",
-        `another migrator holds the migration lock (${holder}); gave up after ${Math.round(options.timeoutMs / 1000)} s (--lock-timeout)`,
-      );
-    }
-    await Bun.sleep(100);
-  }
+  return pollUntil(
+    async () => {
+      const { locked, pid } = await tryLock(runner);
+      if (locked) return pid;
+      const first = holder === undefined;
+      holder = await describeHolder(runner);
+      if (first) options.onWaiting?.(holder);
+      return undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 100,
+      onTimeout: () => {
+        throw new MigrateError(
+          "lock",
+          `another migrator holds the migration lock (${holder}); gave up after ${Math.round(options.timeoutMs / 1000)} s (--lock-timeout)`,
+        );
+      },
+    },
+  );
 }
 
 export async function releaseMigrationLock(runner: Queryable): Promise<void> {

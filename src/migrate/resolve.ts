@@ -1,6 +1,6 @@
 import type { DataSource } from "typeorm";
 import { MigrateError } from "./errors.ts";
-import { type ExecuteOptions, markApplied, markReverted, withPreparedRunner } from "./executor.ts";
+import { type ExecuteOptions, markApplied, markReverted, withLockedRunner } from "./executor.ts";
 import { defaultApplier, forget, readLedger } from "./ledger.ts";
 
 /**
@@ -14,7 +14,7 @@ export async function resolveMigration(
   options: ExecuteOptions = {},
 ): Promise<void> {
   const _table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
-  await withPreparedRunner(
+  await withLockedRunner(
     dataSource,
     { ...options, resolving: true },
     async (runner, source, applied) => {

@@ -5,7 +5,7 @@ import {
   failedAfter,
   revertOne,
   throwIfStopped,
-  withPreparedRunner,
+  withLockedRunner,
 } from "./executor.ts";
 import { silentLogger } from "./logger.ts";
 
@@ -26,7 +26,7 @@ export async function revertMigrations(
 ): Promise<RevertResult> {
   const logger = options.logger ?? silentLogger;
   options = { ...options, gateDataLoss: true };
-  return withPreparedRunner(dataSource, options, async (runner, source, applied) => {
+  return withLockedRunner(dataSource, options, async (runner, source, applied) => {
     if (applied.length === 0)
       throw new MigrateError("nothingToDo", "nothing to revert: no migration has been applied");
     const bySource = new Map(source.map((m) => [m.name, m]));

@@ -5,11 +5,11 @@ import {
   type ExecuteOptions,
   failedAfter,
   throwIfStopped,
-  withPreparedRunner,
+  withLockedRunner,
 } from "./executor.ts";
 import { silentLogger } from "./logger.ts";
 
-export interface RunResult {
+export interface RunMigrationsResult {
   applied: AppliedMigration[];
 }
 
@@ -22,10 +22,10 @@ export interface RunResult {
 export async function runMigrations(
   dataSource: DataSource,
   options: ExecuteOptions = {},
-): Promise<RunResult> {
+): Promise<RunMigrationsResult> {
   const logger = options.logger ?? silentLogger;
   options = { ...options, gateDataLoss: true };
-  return withPreparedRunner(dataSource, options, async (runner, source, applied) => {
+  return withLockedRunner(dataSource, options, async (runner, source, applied) => {
     const done = new Set(applied.map((row) => row.name));
     const pending = source
       .filter((m) => !done.has(m.name))

@@ -1,19 +1,15 @@
 import type { DataSource, DataSourceOptions } from "typeorm";
-import { asConnectError, openDataSource } from "./connect.ts";
+import { pollUntil } from "../lib/poll.ts";
+import { asConnectError, NETWORK_CODES, openDataSource } from "./connect.ts";
 import { MigrateError } from "./errors.ts";
 
 /** Failures that a database still starting up produces; anything else will not pass by waiting. */
 const TRANSIENT = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "ECONNRESET",
-  "EHOSTUNREACH",
+  ...NETWORK_CODES,
   "57P03", // the database system is starting up
 ]);
 
-export interface WaitOptions {
+export interface DatabaseWait {
   timeoutMs: number;
   /** Pause between attempts. */
   intervalMs?: number;
@@ -29,33 +25,38 @@ export interface WaitOptions {
  */
 export async function waitForDatabase(
   options: DataSourceOptions,
-  wait: WaitOptions,
+  wait: DatabaseWait,
 ): Promise<DataSource> {
-  const started = Date.now();
-  const interval = wait.intervalMs ?? 500;
   const reportEvery = wait.reportEveryMs ?? 5000;
-  let lastReport = started;
-  for (;;) {
-    try {
-      return await openDataSource(options);
-    } catch (error) {
-      const cause = (error as MigrateError).cause ?? error;
-      if (!isTransient(cause)) throw error;
-      const waited = Date.now() - started;
-      if (waited + interval > wait.timeoutMs) {
+  let reported = 0;
+  let last: { error: Error; cause: unknown } | undefined;
+  return pollUntil(
+    async (waited) => {
+      try {
+        return await openDataSource(options);
+      } catch (error) {
+        const cause = (error as MigrateError).cause ?? error;
+        if (!isTransient(cause)) throw error;
+        last = { error: error as Error, cause };
+        if (waited - reported >= reportEvery) {
+          reported = waited;
+          wait.onWaiting?.(Math.round(waited / 1000), asConnectError(cause, options).message);
+        }
+        return undefined;
+      }
+    },
+    {
+      timeoutMs: wait.timeoutMs,
+      intervalMs: wait.intervalMs ?? 500,
+      onTimeout: (waited) => {
         throw new MigrateError(
           "connect",
-          `${(error as Error).message} (still failing after waiting ${Math.round(waited / 1000)} s)`,
-          { cause },
+          `${last?.error.message} (still failing after waiting ${Math.round(waited / 1000)} s)`,
+          { cause: last?.cause },
         );
-      }
-      if (Date.now() - lastReport >= reportEvery) {
-        lastReport = Date.now();
-        wait.onWaiting?.(Math.round(waited / 1000), asConnectError(cause, options).message);
-      }
-      await Bun.sleep(interval);
-    }
-  }
+      },
+    },
+  );
 }
 
 function isTransient(error: unknown): boolean {

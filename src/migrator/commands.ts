@@ -1,14 +1,16 @@
-import { defineCommand } from "citty";
+import { type CommandDef, defineCommand } from "citty";
+import { parseSeconds } from "../cli/args.ts";
 import { BUILD } from "../cli/build-info.ts";
 import { type MigrationContext, migrationCommands } from "../cli/migration-commands.ts";
 import { addSecret, out } from "../cli/output.ts";
 import { versionCommand } from "../cli/version-command.ts";
 import { connectionSecrets, readConnection } from "../config/connection.ts";
-import { buildDataSourceOptions, withStderrLogging } from "../config/typeorm.config.ts";
-import { checksums } from "../db/migrations.ts";
-import { MigrateError } from "../migrate/errors.ts";
-import { defaultApplier } from "../migrate/ledger.ts";
-import { waitForDatabase } from "../migrate/wait.ts";
+
+/**
+ * The migrator's commands, the one list of them: the binary's (src/migrator/main.ts) and the one
+ * `./manage migrate` accepts. TypeORM and the migrations load when a command connects, so
+ * `version`, `--help` and `./manage` never pay for them.
+ */
 
 /** `--timeout`, in seconds, for how long to wait for the database to accept connections. */
 const waitArgs = {
@@ -19,21 +21,21 @@ const waitArgs = {
   },
 } as const;
 
-function parseSeconds(value: unknown): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new MigrateError("usage", `--timeout must be a number of seconds (got "${value}")`);
-  }
-  return seconds;
-}
-
 /** Connects, waiting up to --timeout seconds for the database to accept connections. */
 async function connect(timeout: unknown): Promise<MigrationContext> {
+  const timeoutMs = parseSeconds(timeout, "--timeout") * 1000;
   const connection = readConnection();
   addSecret(connection.password, ...connectionSecrets());
+  const [{ buildDataSourceOptions, withStderrLogging }, { checksums }, { defaultApplier }, wait] =
+    await Promise.all([
+      import("../config/typeorm.config.ts"),
+      import("../db/migrations.ts"),
+      import("../migrate/ledger.ts"),
+      import("../migrate/wait.ts"),
+    ]);
   const options = withStderrLogging(buildDataSourceOptions(process.env, connection));
-  const dataSource = await waitForDatabase(options, {
-    timeoutMs: parseSeconds(timeout) * 1000,
+  const dataSource = await wait.waitForDatabase(options, {
+    timeoutMs,
     onWaiting: (seconds, reason) =>
       out.progress(`waiting for the database (${seconds} s): ${reason}`),
   });
@@ -44,15 +46,7 @@ async function connect(timeout: unknown): Promise<MigrationContext> {
   };
 }
 
-const shared = migrationCommands({
-  args: waitArgs,
-  open: (args) => connect(args.timeout),
-  prefix: "",
-});
-export const { run, show, revert } = shared;
-export const resolveCommand = shared.resolve;
-
-export const wait = defineCommand({
+const wait = defineCommand({
   meta: { name: "wait", description: "Wait until the database accepts connections" },
   args: { ...waitArgs },
   run: async ({ args }) => {
@@ -62,4 +56,8 @@ export const wait = defineCommand({
   },
 });
 
-export const version = versionCommand("migrator");
+export const migratorCommands: Record<string, CommandDef> = {
+  ...migrationCommands({ args: waitArgs, open: (args) => connect(args.timeout), prefix: "" }),
+  wait: wait as CommandDef,
+  version: versionCommand("migrator") as CommandDef,
+};

@@ -1,12 +1,12 @@
 /**
  * The production migrator: compiled by `bun run build` into one binary (dist/migrator) with the
- * entity and every migration inside. `migrator [run|show|revert|resolve|wait|version]`; `run` is the
- * default, so a container's bare entrypoint migrates.
+ * entity and every migration inside. `migrator [run|show|revert|resolve|wait|version]` (commands.ts);
+ * `run` is the default, so a container's bare entrypoint migrates.
  */
 import { defineCommand } from "citty";
 import { BUILD } from "../cli/build-info.ts";
 import { runCli } from "../cli/run-cli.ts";
-import { resolveCommand, revert, run, show, version, wait } from "./commands.ts";
+import { migratorCommands } from "./commands.ts";
 
 // The binary is the production migrator: production rules unless told otherwise.
 process.env.NODE_ENV ??= "production";
@@ -17,7 +17,7 @@ const main = defineCommand({
     version: BUILD.version,
     description: "Apply the backupctl audit database migrations",
   },
-  subCommands: { run, show, revert, resolve: resolveCommand, wait, version },
+  subCommands: migratorCommands,
 });
 
 /** `migrator` alone, or with only flags, means `migrator run …`; `--version` means `version`. */

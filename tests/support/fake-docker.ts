@@ -4,7 +4,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
-import { type RunResult, run } from "./project.ts";
+import { type ProcessResult, run } from "./project.ts";
 
 /**
  * A recording stand-in for `docker`, for testing `./manage` on machines with no Docker engine.
@@ -158,7 +158,7 @@ export async function serverCheckout(
   return dir;
 }
 
-export type ManageResult = RunResult;
+export type ManageResult = ProcessResult;
 
 /** Runs the `manage` executable (its shebang, its imports) with the fake docker first on PATH. */
 export async function manage(

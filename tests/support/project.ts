@@ -28,7 +28,7 @@ export async function projectCopy(): Promise<string> {
   return dir;
 }
 
-export interface RunResult {
+export interface ProcessResult {
   exitCode: number;
   stdout: string;
   stderr: string;
@@ -41,7 +41,7 @@ export interface RunResult {
 export async function run(
   cmd: string[],
   options: { cwd: string; env?: Record<string, string>; stdin?: string; bare?: boolean },
-): Promise<RunResult> {
+): Promise<ProcessResult> {
   const base = options.bare
     ? {}
     : { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" };
@@ -65,7 +65,7 @@ export function dev(
   cwd: string,
   args: string[],
   env: Record<string, string> = {},
-): Promise<RunResult> {
+): Promise<ProcessResult> {
   return run([process.execPath, "run", "dev", ...args], {
     cwd,
     env: { NODE_ENV: "development", ...env },

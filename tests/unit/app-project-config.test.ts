@@ -5,7 +5,7 @@ import {
   ProjectConfigError,
   parseProjectsConfig,
 } from "../../src/app/project-config.ts";
-import { ConfigError } from "../../src/config/connection.ts";
+import { ConfigError } from "../../src/cli/errors.ts";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
 
 const where = { source: "config/projects.yml", baseDir: "/etc/backupctl" };

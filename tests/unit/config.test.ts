@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { ConfigError } from "../../src/cli/errors.ts";
 import {
-  ConfigError,
   DEV_DEFAULTS,
   describeConnection,
   readConnection,
@@ -8,6 +8,7 @@ import {
 } from "../../src/config/connection.ts";
 import { redact } from "../../src/config/redact.ts";
 import { buildDataSourceOptions } from "../../src/config/typeorm.config.ts";
+import { describeTarget } from "../../src/migrate/connect.ts";
 
 describe("connection settings", () => {
   test("DATABASE_URL wins over AUDIT_DB_* and is decoded", () => {
@@ -112,6 +113,15 @@ describe("DATABASE_URL parameters and SSL (libpq's rules)", () => {
     expect(describeConnection(settings)).toBe(
       "postgres://u@db.example.com:5432/audit?sslmode=verify-full",
     );
+  });
+
+  test("a DataSource's target is described as its connection is, without the password", () => {
+    const settings = readConnection({
+      DATABASE_URL: "postgres://u:s3cret@db.example.com:6432/audit",
+    });
+    const target = describeTarget(buildDataSourceOptions({ NODE_ENV: "test" }, settings));
+    expect(target).toBe(describeConnection(settings));
+    expect(target).toBe("postgres://u@db.example.com:6432/audit");
   });
 
   test("?password= and ?user= work as in libpq", () => {

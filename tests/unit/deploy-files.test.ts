@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { copyFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
 import { run } from "../support/project.ts";
 
@@ -123,6 +123,39 @@ async function dockerfileStages(): Promise<Map<string, { from: string; lines: st
   return stages;
 }
 
+/** A stage's COPY/ADD instructions, read as what they do: from where, which files, to where. */
+function copiesOf(stage: { lines: string[] } | undefined) {
+  return (stage?.lines ?? [])
+    .filter((line) => /^(COPY|ADD)\s/i.test(line))
+    .map((line) => {
+      const words = line.split(/\s+/).slice(1);
+      const flags = words.filter((w) => w.startsWith("--"));
+      const paths = words.filter((w) => !w.startsWith("--"));
+      const dest = paths.at(-1) as string;
+      const sources = paths.slice(0, -1);
+      const from = flags.find((f) => f.startsWith("--from="))?.slice("--from=".length);
+      // `COPY a /dir/` puts a at /dir/a.
+      const files = sources.map((src) =>
+        dest.endsWith("/") ? posix.join(dest, posix.basename(src)) : dest,
+      );
+      return { from, sources, files };
+    });
+}
+
+/** The program an exec-form ENTRYPOINT runs. */
+function entrypointOf(stage: { lines: string[] } | undefined): string | undefined {
+  const line = stage?.lines.findLast((l) => /^ENTRYPOINT\s/i.test(l));
+  return line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/i, "")) as string[])[0] : undefined;
+}
+
+/** Where `bun run build` (scripts/build.ts, default --outdir dist) leaves a binary in the builder. */
+function builtBinary(stages: Awaited<ReturnType<typeof dockerfileStages>>, name: string): string {
+  const workdirs = [...(stages.get("deps")?.lines ?? []), ...(stages.get("builder")?.lines ?? [])]
+    .filter((l) => /^WORKDIR\s/i.test(l))
+    .map((l) => l.replace(/^WORKDIR\s+/i, ""));
+  return posix.join(workdirs.at(-1) ?? "/", "dist", name);
+}
+
 describe("Dockerfile", () => {
   test("passes dockerfile-utils lint", async () => {
     const lint = await run(
@@ -143,27 +176,35 @@ describe("Dockerfile", () => {
   });
 
   test("the migrator image is the binary alone, on a slim glibc base, as a non-root user", async () => {
-    const migrator = (await dockerfileStages()).get("migrator");
+    const stages = await dockerfileStages();
+    const migrator = stages.get("migrator");
     expect(migrator?.from).toMatch(/^gcr\.io\/distroless\/cc/);
-    const copies = migrator?.lines.filter((l) => /^(COPY|ADD)\b/i.test(l)) ?? [];
-    expect(copies).toEqual(["COPY --from=builder /src/dist/migrator /migrator"]);
+    // It contains one file, the migrator the builder compiled, and runs that file.
+    const copies = copiesOf(migrator);
+    expect(copies.map((c) => [c.from, c.sources])).toEqual([
+      ["builder", [builtBinary(stages, "migrator")]],
+    ]);
+    expect(entrypointOf(migrator)).toBe(copies[0]?.files[0]);
     expect(migrator?.lines.some((l) => /^RUN\b/i.test(l))).toBe(false);
     expect(migrator?.lines).toContain("USER nonroot");
-    expect(migrator?.lines).toContain('ENTRYPOINT ["/migrator"]');
     expect(migrator?.lines).toContain('CMD ["run"]');
   });
 });
 
 describe("Dockerfile runtime stage", () => {
   test("the app binary without Bun, node, npm or npx, as a non-root user, serving on 8080", async () => {
-    const runtime = (await dockerfileStages()).get("runtime");
+    const stages = await dockerfileStages();
+    const runtime = stages.get("runtime");
     expect(runtime?.from).not.toMatch(/bun|node/i);
     const text = runtime?.lines.join("\n") ?? "";
     expect(text).not.toMatch(/\b(npm|npx|bun|nodejs|node)\b/);
-    const copies = runtime?.lines.filter((l) => /^(COPY|ADD)\b/i.test(l)) ?? [];
-    expect(copies).toEqual(["COPY --from=builder /src/dist/backupctl /usr/local/bin/backupctl"]);
+    // It contains the app the builder compiled, and runs that file.
+    const copies = copiesOf(runtime);
+    expect(copies.map((c) => [c.from, c.sources])).toEqual([
+      ["builder", [builtBinary(stages, "backupctl")]],
+    ]);
+    expect(entrypointOf(runtime)).toBe(copies[0]?.files[0]);
     expect(runtime?.lines).toContain("USER backupctl");
-    expect(runtime?.lines).toContain('ENTRYPOINT ["/usr/local/bin/backupctl"]');
     expect(runtime?.lines).toContain('CMD ["serve", "--port", "8080"]');
     // Backups are shell commands running pg_dump: the field's major version must be there.
     expect(text).toContain("postgresql-client-16");
@@ -172,9 +213,12 @@ describe("Dockerfile runtime stage", () => {
   test("compose runs the app from the runtime stage with its config and state where the image expects them", async () => {
     const app = (await compose("docker-compose.yml")).services.backupctl as Service;
     expect(app.build?.target).toBe("runtime");
+    const binary = entrypointOf((await dockerfileStages()).get("runtime"));
     expect(app.volumes).toEqual(
       expect.arrayContaining(["./config:/app/config:ro", "backupctl-data:/app/data"]),
     );
-    expect(app.healthcheck?.test).toEqual(["CMD", "/usr/local/bin/backupctl", "health"]);
+    // The health check runs the binary the image runs.
+    expect(binary).toBeDefined();
+    expect(app.healthcheck?.test).toEqual(["CMD", binary as string, "health"]);
   });
 });

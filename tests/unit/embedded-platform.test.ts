@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { CliError } from "../../src/cli/errors.ts";
 import { PROJECT_ROOT } from "../../src/db/paths.ts";
 import {
   EMBEDDED_PACKAGES,
@@ -11,7 +12,6 @@ import {
   serverUser,
   THIS_PLATFORM,
 } from "../../src/devdb/embedded-server.ts";
-import { MigrateError } from "../../src/migrate/errors.ts";
 
 const as = (platform: NodeJS.Platform, arch: string, uid: number | null = 1000): Platform => ({
   platform,
@@ -19,14 +19,14 @@ const as = (platform: NodeJS.Platform, arch: string, uid: number | null = 1000):
   uid,
 });
 
-function failure(fn: () => unknown): MigrateError {
+function failure(fn: () => unknown): CliError {
   try {
     fn();
   } catch (error) {
-    expect(error).toBeInstanceOf(MigrateError);
-    return error as MigrateError;
+    expect(error).toBeInstanceOf(CliError);
+    return error as CliError;
   }
-  throw new Error("expected a MigrateError");
+  throw new Error("expected a CliError");
 }
 
 describe("the embedded server's platform package, resolved at run time", () => {

@@ -1,5 +1,6 @@
-import { ManageError } from "../exit-codes.ts";
-import type { WaitOptions } from "./health.ts";
+import { parseSeconds } from "../../../src/cli/args.ts";
+import { ManageError } from "../../../src/cli/errors.ts";
+import type { HealthWait } from "./health.ts";
 
 /** Argument fragments shared by the `./manage` commands. */
 
@@ -38,21 +39,16 @@ export const yesArg = {
 /** Each health check runs `docker compose ps`: below this, waiting turns into busy-polling. */
 export const MIN_INTERVAL_SECONDS = 0.1;
 
-export function parseWait(args: { timeout?: unknown; interval?: unknown }): WaitOptions {
-  const interval = seconds(args.interval, "--interval");
+export function parseWait(args: { timeout?: unknown; interval?: unknown }): HealthWait {
+  const interval = parseSeconds(args.interval, "--interval");
   if (interval < MIN_INTERVAL_SECONDS) {
     throw new ManageError(
       "usage",
       `--interval must be at least ${MIN_INTERVAL_SECONDS} s (got "${args.interval}"): each check runs docker compose ps`,
     );
   }
-  return { timeoutMs: seconds(args.timeout, "--timeout") * 1000, intervalMs: interval * 1000 };
-}
-
-function seconds(value: unknown, flag: string): number {
-  const number = Number(value);
-  if (value === undefined || value === "" || !Number.isFinite(number) || number < 0) {
-    throw new ManageError("usage", `${flag} must be a number of seconds (got "${value}")`);
-  }
-  return number;
+  return {
+    timeoutMs: parseSeconds(args.timeout, "--timeout") * 1000,
+    intervalMs: interval * 1000,
+  };
 }

@@ -3,12 +3,12 @@ import { chmod, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, join, relative, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
-import { compose } from "./compose.ts";
+import { composeArgs } from "./compose.ts";
 import { defaultRoot, type ManageContext, SERVICES } from "./context.ts";
-import { type Executor, errorSummary, shellQuote } from "./executor.ts";
+import { errorSummary, type ManageShell, shellQuote } from "./shell.ts";
 
 /**
  * Backups of the audit database: `pg_dump` inside the database container (its own client, the
@@ -45,7 +45,7 @@ export function displayPath(ctx: ManageContext, path: string): string {
 }
 
 export async function backupDatabase(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   { label = "" }: { label?: string } = {},
 ): Promise<Backup> {
@@ -58,7 +58,7 @@ export async function backupDatabase(
   if (!exec.dryRun) await mkdir(ctx.backupsDir, { recursive: true, mode: 0o750 });
   const dump = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "pg_dump", "-U", ctx.db.user, "-d", ctx.db.name, "--no-owner"],
     ),
@@ -71,13 +71,13 @@ export async function backupDatabase(
   try {
     if (dump.exitCode !== 0) {
       throw new ManageError(
-        "backupFailed",
+        "dumpFailed",
         `pg_dump in ${SERVICES.db} failed (exit ${dump.exitCode}): ${errorSummary(dump.stderr)}`,
       );
     }
     if (!(await endsWithMarker(raw))) {
       throw new ManageError(
-        "backupFailed",
+        "dumpFailed",
         "pg_dump's output is incomplete (it lacks the end-of-dump line): no backup was kept",
       );
     }
@@ -102,12 +102,15 @@ export async function backupDatabase(
  * A backup taken right before the migrator runs (deploy, upgrade): when it fails, nothing is
  * migrated (exit 34).
  */
-export async function backupBeforeMigrating(exec: Executor, ctx: ManageContext): Promise<Backup> {
+export async function backupBeforeMigrating(
+  exec: ManageShell,
+  ctx: ManageContext,
+): Promise<Backup> {
   try {
     return await backupDatabase(exec, ctx);
   } catch (error) {
     if (!(error instanceof ManageError)) throw error;
-    throw new ManageError("backupFailed", `${error.message}; nothing was migrated`);
+    throw new ManageError("dumpFailed", `${error.message}; nothing was migrated`);
   }
 }
 
@@ -119,10 +122,13 @@ const HAS_TABLES_SQL = "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname 
  * through psql in its container. When that cannot be told, deploy stops (exit 34) rather than
  * migrate without a backup.
  */
-export async function auditDatabaseHasData(exec: Executor, ctx: ManageContext): Promise<boolean> {
+export async function auditDatabaseHasData(
+  exec: ManageShell,
+  ctx: ManageContext,
+): Promise<boolean> {
   const result = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "psql", "-X", "-q", "-t", "-A"],
       ...["-U", ctx.db.user, "-d", ctx.db.name, "-c", HAS_TABLES_SQL],
@@ -131,7 +137,7 @@ export async function auditDatabaseHasData(exec: Executor, ctx: ManageContext): 
   );
   if (result.exitCode !== 0) {
     throw new ManageError(
-      "backupFailed",
+      "dumpFailed",
       `cannot tell whether the audit database already holds data, so it cannot be backed up first (psql exit ${result.exitCode}: ${errorSummary(result.stderr || result.stdout)}); nothing was migrated`,
     );
   }
@@ -187,14 +193,14 @@ export async function verifyDumpFile(file: string): Promise<{ gzip: boolean }> {
  * any error rolls all of it back. The dump is decompressed on this host and sent on stdin.
  */
 export async function restoreDatabase(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   file: string,
   { gzip }: { gzip: boolean },
 ): Promise<void> {
   const result = await exec.exec(
     "docker",
-    compose(
+    composeArgs(
       ctx,
       ...["exec", "-T", SERVICES.db, "psql", "-X", "-q", "-U", ctx.db.user, "-d", ctx.db.name],
       ...["-v", "ON_ERROR_STOP=1", "--single-transaction"],

@@ -1,6 +1,6 @@
-import { ManageError } from "../exit-codes.ts";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { type ManageContext, MIGRATE_PROFILE } from "./context.ts";
-import { type Executor, errorSummary } from "./executor.ts";
+import { errorSummary, type ManageShell } from "./shell.ts";
 
 /**
  * Arguments for `docker compose` on this checkout: always `-f <root>/docker-compose.yml`, so the
@@ -8,13 +8,13 @@ import { type Executor, errorSummary } from "./executor.ts";
  * No `--project-name`: compose's own rule stays in force (COMPOSE_PROJECT_NAME, else the folder
  * name), so an existing deployment keeps its containers and its audit-db-data volume.
  */
-export function compose(ctx: ManageContext, ...args: string[]): string[] {
+export function composeArgs(ctx: ManageContext, ...args: string[]): string[] {
   return ["compose", "-f", ctx.composeFile, ...args];
 }
 
 /** The same, with the `migrate` profile on: the only way the migrator service exists. */
 export function composeWithMigrator(ctx: ManageContext, ...args: string[]): string[] {
-  return compose(ctx, "--profile", MIGRATE_PROFILE, ...args);
+  return composeArgs(ctx, "--profile", MIGRATE_PROFILE, ...args);
 }
 
 /** One container as `docker compose ps --format json` describes it. */
@@ -46,13 +46,13 @@ export function parsePs(stdout: string): ContainerState[] {
 
 /** `docker compose ps --all --format json <service>`: the service's container, if it has one. */
 export async function serviceContainer(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   service: string,
 ): Promise<{ container?: ContainerState; exitCode: number; stderr: string }> {
   const result = await exec.exec(
     "docker",
-    compose(ctx, "ps", "--all", "--format", "json", service),
+    composeArgs(ctx, "ps", "--all", "--format", "json", service),
     {
       kind: "query",
       placeholder: JSON.stringify({
@@ -78,7 +78,7 @@ export async function serviceContainer(
 }
 
 /** Fails with exit 3 and one line unless the Docker engine answers. */
-export async function requireDocker(exec: Executor): Promise<void> {
+export async function requireDocker(exec: ManageShell): Promise<void> {
   const result = await exec.exec("docker", ["version", "--format", "{{.Server.Version}}"], {
     kind: "query",
     placeholder: "<version>",

@@ -1,9 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseEnv } from "node:util";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { addSecret } from "../../../src/cli/output.ts";
 import { connectionSecrets } from "../../../src/config/connection.ts";
-import { ManageError } from "../exit-codes.ts";
 
 /**
  * Where `./manage` works and what it knows about that checkout: the project root (the folder of

@@ -1,10 +1,11 @@
+import { ManageError } from "../../../src/cli/errors.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
-import { type ContainerState, compose, serviceContainer } from "./compose.ts";
+import { pollUntil } from "../../../src/lib/poll.ts";
+import { type ContainerState, composeArgs, serviceContainer } from "./compose.ts";
 import type { ManageContext } from "./context.ts";
-import { type Executor, errorSummary, mustSucceed } from "./executor.ts";
+import { errorSummary, type ManageShell, mustSucceed } from "./shell.ts";
 
-export interface WaitOptions {
+export interface HealthWait {
   timeoutMs: number;
   intervalMs: number;
 }
@@ -20,13 +21,13 @@ const PROGRESS_EVERY_MS = 5000;
  * every few seconds.
  */
 export async function waitHealthy(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   service: string,
-  wait: WaitOptions,
+  wait: HealthWait,
 ): Promise<void> {
   if (exec.dryRun) {
-    await exec.exec("docker", compose(ctx, "ps", "--all", "--format", "json", service), {
+    await exec.exec("docker", composeArgs(ctx, "ps", "--all", "--format", "json", service), {
       kind: "query",
     });
     exec.note(
@@ -34,41 +35,45 @@ export async function waitHealthy(
     );
     return;
   }
-  const started = Date.now();
   let last = "";
   let lastPrinted = 0;
-  for (;;) {
-    const { container, exitCode, stderr } = await serviceContainer(exec, ctx, service);
-    const elapsed = Date.now() - started;
-    const seconds = Math.round(elapsed / 1000);
-    if (exitCode !== 0) {
-      throw new ManageError(
-        "unhealthy",
-        `cannot read the state of ${service}: ${errorSummary(stderr)}`,
-      );
-    }
-    const status = describe(container);
-    if (container?.state === "running" && (container.health === "healthy" || !container.health)) {
-      out.success(`${service} is healthy (${seconds} s)`);
-      return;
-    }
-    const fatal = fatalState(container);
-    if (fatal) {
-      throw new ManageError("unhealthy", `${service} ${fatal} (see ./manage logs ${service})`);
-    }
-    if (elapsed >= wait.timeoutMs) {
-      throw new ManageError(
-        "unhealthy",
-        `${service} did not become healthy within ${wait.timeoutMs / 1000} s (last status: ${status}; see ./manage logs ${service})`,
-      );
-    }
-    if (status !== last || Date.now() - lastPrinted >= PROGRESS_EVERY_MS) {
-      out.progress(`waiting for ${service} to be healthy: ${status} (${seconds} s)`);
-      last = status;
-      lastPrinted = Date.now();
-    }
-    await Bun.sleep(Math.min(wait.intervalMs, Math.max(0, wait.timeoutMs - elapsed)));
-  }
+  let status = "";
+  await pollUntil(
+    async (elapsed) => {
+      const { container, exitCode, stderr } = await serviceContainer(exec, ctx, service);
+      const seconds = Math.round(elapsed / 1000);
+      if (exitCode !== 0) {
+        throw new ManageError(
+          "unhealthy",
+          `cannot read the state of ${service}: ${errorSummary(stderr)}`,
+        );
+      }
+      status = describe(container);
+      if (container?.state === "running" && (container.health === "healthy" || !container.health)) {
+        out.success(`${service} is healthy (${seconds} s)`);
+        return true;
+      }
+      const fatal = fatalState(container);
+      if (fatal) {
+        throw new ManageError("unhealthy", `${service} ${fatal} (see ./manage logs ${service})`);
+      }
+      if (status !== last || Date.now() - lastPrinted >= PROGRESS_EVERY_MS) {
+        out.progress(`waiting for ${service} to be healthy: ${status} (${seconds} s)`);
+        last = status;
+        lastPrinted = Date.now();
+      }
+      return undefined;
+    },
+    {
+      ...wait,
+      onTimeout: () => {
+        throw new ManageError(
+          "unhealthy",
+          `${service} did not become healthy within ${wait.timeoutMs / 1000} s (last status: ${status}; see ./manage logs ${service})`,
+        );
+      },
+    },
+  );
 }
 
 function describe(container: ContainerState | undefined): string {
@@ -89,15 +94,15 @@ function fatalState(container: ContainerState | undefined): string | undefined {
 
 /** Starts a service from the images already built (`up -d --no-build`) and waits until healthy. */
 export async function startHealthy(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
   service: string,
-  wait: WaitOptions,
+  wait: HealthWait,
 ): Promise<void> {
   await mustSucceed(
     exec,
     "docker",
-    compose(ctx, "up", "-d", "--no-build", service),
+    composeArgs(ctx, "up", "-d", "--no-build", service),
     `docker compose up ${service}`,
   );
   await waitHealthy(exec, ctx, service, wait);

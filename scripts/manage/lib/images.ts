@@ -1,9 +1,9 @@
+import { ManageError } from "../../../src/cli/errors.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { serviceContainer } from "./compose.ts";
 import { type ManageContext, SERVICES, withTag } from "./context.ts";
-import { type Executor, mustSucceed } from "./executor.ts";
-import { startHealthy, type WaitOptions } from "./health.ts";
+import { type HealthWait, startHealthy } from "./health.ts";
+import { type ManageShell, mustSucceed } from "./shell.ts";
 
 /**
  * The images a rollback returns to. Before an upgrade builds, the image the running app
@@ -15,7 +15,7 @@ export const PREVIOUS = "previous";
 
 /** The image ID of an image name, or undefined when there is no such image. */
 export async function imageId(
-  exec: Executor,
+  exec: ManageShell,
   image: string,
   placeholder = `<image id of ${image}>`,
 ): Promise<string | undefined> {
@@ -28,7 +28,7 @@ export async function imageId(
 
 /** The image ID the running app container was created from (not whatever :latest is now). */
 export async function runningAppImage(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
 ): Promise<string | undefined> {
   const { container } = await serviceContainer(exec, ctx, SERVICES.app);
@@ -41,7 +41,7 @@ export async function runningAppImage(
 }
 
 /** Tags an image ID as the `:previous` of an image name. */
-export async function tagPrevious(exec: Executor, id: string, image: string): Promise<void> {
+export async function tagPrevious(exec: ManageShell, id: string, image: string): Promise<void> {
   await mustSucceed(
     exec,
     "docker",
@@ -55,9 +55,9 @@ export async function tagPrevious(exec: Executor, id: string, image: string): Pr
  * build) and waits for its health. Throws rollbackFailed when that does not work.
  */
 export async function rollBack(
-  exec: Executor,
+  exec: ManageShell,
   ctx: ManageContext,
-  wait: WaitOptions,
+  wait: HealthWait,
 ): Promise<void> {
   const previousApp = withTag(ctx.images.app, PREVIOUS);
   if (!(await imageId(exec, previousApp))) {

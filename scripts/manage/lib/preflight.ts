@@ -1,11 +1,11 @@
 import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { ManageError } from "../../../src/cli/errors.ts";
 import { formatBytes } from "../../../src/cli/format-bytes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError } from "../exit-codes.ts";
 import { composeWithMigrator } from "./compose.ts";
 import { type ManageContext, parseEnvFile } from "./context.ts";
-import { type Executor, errorSummary } from "./executor.ts";
+import { errorSummary, type ManageShell } from "./shell.ts";
 
 /**
  * The preflight of `check`, `deploy` and `upgrade`: every check runs, and every problem is
@@ -20,7 +20,7 @@ export interface CheckResult {
 
 const DEFAULT_MIN_FREE_MB = 2048;
 
-export async function preflight(exec: Executor, ctx: ManageContext): Promise<CheckResult[]> {
+export async function preflight(exec: ManageShell, ctx: ManageContext): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const add = (name: string, ok: boolean, detail: string) => results.push({ name, ok, detail });
 
@@ -102,7 +102,7 @@ export async function preflight(exec: Executor, ctx: ManageContext): Promise<Che
  * The checks that depend on the checkout, again after `git pull`: the new compose file must be
  * valid and the new .env.example may name variables .env lacks.
  */
-export async function recheckAfterPull(exec: Executor, ctx: ManageContext): Promise<void> {
+export async function recheckAfterPull(exec: ManageShell, ctx: ManageContext): Promise<void> {
   const config = await exec.exec("docker", composeWithMigrator(ctx, "config", "--quiet"), {
     kind: "query",
   });
@@ -158,7 +158,7 @@ export async function envProblems(ctx: ManageContext): Promise<string[]> {
 export function reportPreflight(
   results: CheckResult[],
   print: (line: string) => void,
-  exec?: Executor,
+  exec?: ManageShell,
 ): void {
   if (exec?.dryRun) {
     for (const r of results.filter((x) => !x.ok)) {

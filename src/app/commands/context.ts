@@ -1,5 +1,5 @@
+import { usageError } from "../../cli/errors.ts";
 import { addSecret, out } from "../../cli/output.ts";
-import { usageError } from "../../cli/run-cli.ts";
 import { connectionSecrets, readConnection } from "../../config/connection.ts";
 import { buildDataSourceOptions, withStderrLogging } from "../../config/typeorm.config.ts";
 import { AuditDatabase, isAuditUnavailable } from "../audit-database.ts";

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
+import { APP_EXIT_CODES } from "../../cli/exit-codes.ts";
 import { out } from "../../cli/output.ts";
-import { APP_EXIT_CODES } from "../exit-codes.ts";
 import { checkHealth, type HealthReport } from "../health.ts";
 import { jsonArg, openAuditDatabase } from "./context.ts";
 

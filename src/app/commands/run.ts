@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
+import { usageError } from "../../cli/errors.ts";
+import { APP_EXIT_CODES } from "../../cli/exit-codes.ts";
 import { formatBytes } from "../../cli/format-bytes.ts";
 import { out } from "../../cli/output.ts";
-import { usageError } from "../../cli/run-cli.ts";
 import { rawValue } from "../../domain/audit/backup-run.ts";
 import { unavailableAuditLog } from "../audit-database.ts";
 import {
@@ -11,7 +12,6 @@ import {
   type RunEvent,
   type RunPlan,
 } from "../backup-runner.ts";
-import { APP_EXIT_CODES } from "../exit-codes.ts";
 import type { ProjectConfig, ProjectsConfig } from "../project-config.ts";
 import { RunNotRecordedError } from "../run-recorder.ts";
 import {

@@ -1,9 +1,8 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { defineCommand } from "citty";
+import { AppError, usageError } from "../../cli/errors.ts";
 import { out } from "../../cli/output.ts";
-import { usageError } from "../../cli/run-cli.ts";
-import { AppError } from "../exit-codes.ts";
 import { checkHealth } from "../health.ts";
 import { startHttpServer } from "../http.ts";
 import { loadProjectsConfig, readAppSettings } from "../settings.ts";

@@ -2,11 +2,12 @@ import { closeSync, createReadStream, openSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { $ } from "zx/core";
+import { ManageError } from "../../../src/cli/errors.ts";
+import type { ManageFailure } from "../../../src/cli/exit-codes.ts";
 import { out } from "../../../src/cli/output.ts";
-import { ManageError, type ManageFailure } from "../exit-codes.ts";
 
 /**
- * Every docker and git command `./manage` runs goes through one Executor. With --dry-run it
+ * Every docker and git command `./manage` runs goes through one ManageShell. With --dry-run it
  * prints each command (to stdout: the plan is the data) and runs nothing, so the plan is exactly
  * what would run; otherwise it runs it with zx, which quotes every interpolated argument.
  */
@@ -43,7 +44,7 @@ export interface ExecOptions {
   checkInDryRun?: boolean;
 }
 
-export class Executor {
+export class ManageShell {
   constructor(
     readonly cwd: string,
     readonly dryRun: boolean,
@@ -154,7 +155,7 @@ export function errorSummary(text: string): string {
 
 /** Runs a command that must succeed; its failure becomes one line with the given exit code. */
 export async function mustSucceed(
-  exec: Executor,
+  exec: ManageShell,
   program: Program,
   args: string[],
   what: string,
