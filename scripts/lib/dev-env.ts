@@ -236,7 +236,9 @@ export async function openDevDataSource(
   // Imported only now: the options import the registry, which may just have been rewritten.
   const { buildDataSourceOptions, withStderrLogging } = await import(
     "../../src/config/typeorm.config.ts"
-  );
+  ).catch((error: unknown) => {
+    throw asLoadError(error);
+  });
   const dataSource = await openDataSource(
     withStderrLogging(buildDataSourceOptions(process.env, env.connection)),
   ).catch((error: unknown) => {
@@ -262,6 +264,23 @@ export async function readDevStates(flag?: string): Promise<MigrationState[]> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The record or a migration that throws while it loads (a decorator used without its import, a
+ * typo in a default) is the developer's to fix, not a bug: one line with where it happened.
+ * A file that does not parse is left to the CLI, which names its line already.
+ */
+function asLoadError(error: unknown): unknown {
+  if (!(error instanceof Error) || error.name === "BuildMessage" || error instanceof AggregateError)
+    return error;
+  const frame = /(\/[^\s():]+\.ts):(\d+)(?::\d+)?/.exec(error.stack ?? "");
+  const where = frame ? `${relative(process.cwd(), frame[1] as string)}:${frame[2]}: ` : "";
+  return new MigrateError(
+    "usage",
+    `cannot load the record and the migrations: ${where}${error.message.split("\n")[0]}`,
+    { cause: error },
+  );
 }
 
 /** What a developer can do about a connection failure to the dev database, added to its message. */

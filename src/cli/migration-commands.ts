@@ -111,20 +111,29 @@ function stopOnSignals(): { signal: AbortSignal; during<T>(work: () => Promise<T
   };
 }
 
+/** The flags every changing command shares, checked before anything connects. */
+function changeFlags(flags: ChangeFlags): { lockTimeoutMs: number; acceptChanged: string[] } {
+  const raw = flags["lock-timeout"];
+  if (raw !== undefined && String(raw).trim() === "") {
+    throw new MigrateError("usage", "--lock-timeout needs a number of seconds");
+  }
+  const seconds = parseSeconds(raw ?? DEFAULT_LOCK_TIMEOUT_MS / 1000, "--lock-timeout");
+  const acceptChanged = (flags["accept-changed"] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (flags["accept-changed"] !== undefined && acceptChanged.length === 0) {
+    throw new MigrateError("usage", "--accept-changed needs the name of an applied migration");
+  }
+  return { lockTimeoutMs: seconds * 1000, acceptChanged };
+}
+
 function executeOptions(context: MigrationContext, flags: ChangeFlags): ExecuteOptions {
-  const seconds = parseSeconds(
-    flags["lock-timeout"] ?? DEFAULT_LOCK_TIMEOUT_MS / 1000,
-    "--lock-timeout",
-  );
   const options: ExecuteOptions = {
     logger: progressLogger,
     checksums: context.checksums,
     applier: context.applier,
-    lockTimeoutMs: seconds * 1000,
-    acceptChanged: (flags["accept-changed"] ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    ...changeFlags(flags),
     dryRun: Boolean(flags["dry-run"]),
     allowDataLoss: Boolean(flags["allow-data-loss"]),
   };
@@ -338,6 +347,7 @@ const MIGRATION_COMMANDS = {
     // Nothing pending, adopted, unfinished or edited: the answer needs no lock and no TypeORM. A
     // dry run or an acceptance goes the whole way (it has something to print or record).
     quick: async (connection, args) => {
+      changeFlags(args as ChangeFlags); // a bad flag is refused even when there is nothing to do
       if (!connection.readStates || args["dry-run"] || args["accept-changed"]) return false;
       const states = await connection.readStates(args).catch((error: unknown) => {
         // The whole way reports what it finds first (a broken migration file before an

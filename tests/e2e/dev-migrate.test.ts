@@ -448,6 +448,16 @@ describe("failures", () => {
     }
   });
 
+  test("a record that throws while it loads is the developer's error (exit 2), with where", async () => {
+    const { cwd, cli } = await workspace();
+    await editRecord(cwd, (s) => s.replace("@Entity", '@Check(`"retry_count" >= 0`)\n@Entity'));
+    const result = await cli("migrate:generate", "--check");
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toMatch(
+      /^error: cannot load the record and the migrations: src\/domain\/audit\/backup-log\.record\.ts:\d+: Check is not defined$/,
+    );
+  });
+
   test("revert with nothing applied exits 7", async () => {
     const { cli } = await workspace();
     const result = await cli("migrate:revert");
@@ -472,6 +482,15 @@ describe("failures", () => {
       'error: unexpected argument "AddBackupTypeToBackupLog1742467200000": bun run dev migrate:run takes no arguments (see bun run dev migrate:run --help)',
     );
     expect((await cli("migrate:show")).stdout).not.toContain("[X]"); // nothing ran
+    // Bad flag values are refused even when there is nothing to do (no quiet exit 0).
+    expect((await cli("migrate:run")).exitCode).toBe(0);
+    for (const flags of [
+      ["--lock-timeout", "abc"],
+      ["--lock-timeout", ""],
+      ["--accept-changed", ",,"],
+    ]) {
+      expect([flags, (await cli("migrate:run", ...flags)).exitCode]).toEqual([flags, 2]);
+    }
     // Option values are not extra words.
     expect((await cli("migrate:generate", "A", "B")).exitCode).toBe(2);
   });
