@@ -20,7 +20,7 @@ import { out } from "./output.ts";
 export async function runCli<T extends ArgsDef>(
   main: CommandDef<T>,
   rawArgs: string[] = process.argv.slice(2),
-): Promise<never> {
+): Promise<void> {
   const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
   // zx runs commands with `bash -c` and a socket as stdin; bash takes that for a remote shell
   // and sources ~/.bashrc unless SHLVL says it is nested (SHLVL is unset under cron or `env -i`,
@@ -31,15 +31,25 @@ export async function runCli<T extends ArgsDef>(
     const own = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
     if ((rawArgs.length === 0 && !main.run) || own.includes("--help") || own.includes("-h")) {
       out.raw(process.stdout, await usageFor(main, rawArgs));
-      process.exit(EXIT_CODES.ok);
+      return finish(EXIT_CODES.ok);
     }
     await assertKnownArguments(main as unknown as CommandDef, own, name);
     await runCommand(main, { rawArgs });
     // A command that ran another program (psql) may have set the exit code to pass on.
-    process.exit(Number(process.exitCode ?? EXIT_CODES.ok));
+    finish(Number(process.exitCode ?? EXIT_CODES.ok));
   } catch (error) {
-    process.exit(report(error, name));
+    finish(report(error, name));
   }
+}
+
+/**
+ * Ends the process with `code` once its output is out. Bun's process.exit() drops what is still
+ * buffered for a pipe (a CI log, `| tail`), the final error line included; ending by itself
+ * keeps it. Whatever handle a command left open may delay that by a second at most.
+ */
+function finish(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
 }
 
 /** The subcommand named by the first positional argument, loaded if it is loaded lazily. */
