@@ -293,7 +293,9 @@ export function describeConnection(
   settings: Pick<ConnectionSettings, "user" | "host" | "port" | "database" | "ssl">,
 ): string {
   const ssl = settings.ssl ? `?sslmode=${settings.ssl.mode}` : "";
-  return `postgres://${settings.user}@${settings.host}:${settings.port}/${settings.database}${ssl}`;
+  // An IPv6 address is bracketed, as in a URL: postgres://u@[::1]:5432/db.
+  const host = settings.host.includes(":") ? `[${settings.host}]` : settings.host;
+  return `postgres://${settings.user}@${host}:${settings.port}/${settings.database}${ssl}`;
 }
 
 /**

@@ -122,6 +122,8 @@ describe("DATABASE_URL parameters and SSL (libpq's rules)", () => {
     const target = describeTarget(buildDataSourceOptions({ NODE_ENV: "test" }, settings));
     expect(target).toBe(describeConnection(settings));
     expect(target).toBe("postgres://u@db.example.com:6432/audit");
+    const ipv6 = readConnection({ DATABASE_URL: "postgres://u:s3cret@[::1]:6432/audit" });
+    expect(describeConnection(ipv6)).toBe("postgres://u@[::1]:6432/audit");
   });
 
   test("?password= and ?user= work as in libpq", () => {
