@@ -43,7 +43,7 @@ export const down = defineCommand({
     } else {
       await env.embedded.stop();
     }
-    out.success("Dev database stopped (data kept; `bun run dev reset` deletes it)");
+    out.success("Dev database stopped (data kept; `bun run dev reset --yes` deletes it)");
   },
 });
 

@@ -38,7 +38,7 @@ export const migrateCreate = defineCommand({
   meta: {
     name: "migrate:create",
     description:
-      "Write a migration template to fill in by hand (data migrations, renames and type changes that keep data, SQL generate cannot express)",
+      "Write a migration template to fill in by hand (data migrations, backfills, SQL generate cannot express)",
   },
   args: { ...nameArg },
   run: async ({ args }) => {

@@ -267,7 +267,7 @@ export class EmbeddedServer {
     if (running === this.options.port) return;
     if (running !== undefined) {
       failDevServer(
-        `the embedded PostgreSQL in ${this.options.dir} is running on port ${running}, not ${this.options.port}: stop it first (bun run dev down)`,
+        `the embedded PostgreSQL in ${this.options.dir} is running on port ${running}, not ${this.options.port}: set AUDIT_DB_PORT=${running} (in .env to keep it), or stop it first (bun run dev down)`,
       );
     }
     const $ = await shell();

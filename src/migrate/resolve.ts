@@ -19,10 +19,15 @@ export async function resolveMigration(
     { ...options, resolving: true },
     async (runner, source, applied) => {
       const isApplied = (name: string) => applied.some((row) => row.name === name);
-      if ("applied" in change) {
-        const migration = source.find((m) => m.name === change.applied);
+      const known = [...source.map((m) => m.name), ...applied.map((row) => row.name)];
+      const wanted: { applied: string } | { rolledBack: string } =
+        "applied" in change
+          ? { applied: fullName(change.applied, known) }
+          : { rolledBack: fullName(change.rolledBack, known) };
+      if ("applied" in wanted) {
+        const migration = source.find((m) => m.name === wanted.applied);
         if (!migration)
-          throw new MigrateError("usage", `no migration named ${change.applied} in migrations/`);
+          throw new MigrateError("usage", `no migration named ${wanted.applied} in migrations/`);
         if (isApplied(migration.name))
           throw new MigrateError("nothingToDo", `${migration.name} is already applied`);
         const applier = options.applier ?? defaultApplier();
@@ -34,17 +39,28 @@ export async function resolveMigration(
         await runner.commitTransaction();
         return;
       }
-      if (!isApplied(change.rolledBack)) {
+      const name = wanted.rolledBack;
+      if (!isApplied(name)) {
         // A transaction = false migration that did not finish: its ledger row is all there is.
-        const entry = (await readLedger(runner)).get(change.rolledBack);
-        if (!entry?.unfinished)
-          throw new MigrateError("nothingToDo", `${change.rolledBack} is not applied`);
-        await forget(runner, change.rolledBack);
+        const entry = (await readLedger(runner)).get(name);
+        if (!entry?.unfinished) throw new MigrateError("nothingToDo", `${name} is not applied`);
+        await forget(runner, name);
         return;
       }
       await runner.startTransaction();
-      await markReverted(runner, dataSource, change.rolledBack);
+      await markReverted(runner, dataSource, name);
       await runner.commitTransaction();
     },
   );
+}
+
+/**
+ * The class name a migration is recorded under (`AddTags1800000000000`) for the name it was
+ * generated with (`AddTags`), when exactly one migration has it; otherwise the name as given.
+ */
+function fullName(name: string, known: readonly string[]): string {
+  if (known.includes(name)) return name;
+  if (!/^\w+$/.test(name)) return name;
+  const matches = [...new Set(known.filter((k) => new RegExp(`^${name}\\d{13}$`).test(k)))];
+  return matches.length === 1 ? (matches[0] as string) : name;
 }

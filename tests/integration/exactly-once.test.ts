@@ -295,7 +295,8 @@ describe("transaction = false, stopped half-way", () => {
     expect(shown).toMatchObject({ applied: false, unfinished: true });
     // Undone by hand and recorded as rolled back: the next run applies it, once.
     await query(db, `DELETE FROM effects WHERE note = 'no transaction'`);
-    await resolveMigration(ds, { rolledBack: "NoTransactionData1800000000001" });
+    // The name it was generated with is enough when one migration has it.
+    await resolveMigration(ds, { rolledBack: "NoTransactionData" });
     await runMigrations(ds);
     expect(await effects()).toEqual({ n: 1 });
     expect(await query(db, "SELECT name FROM migrations ORDER BY id")).toEqual([
