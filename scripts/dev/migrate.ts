@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import type { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
-import type { MigrationContext } from "../../src/cli/migration-commands.ts";
+import { type MigrationContext, withContext } from "../../src/cli/migration-commands.ts";
 import { out } from "../../src/cli/output.ts";
 import { PROJECT_PATHS } from "../../src/db/paths.ts";
 import { describeChanges } from "../../src/migrate/catalog.ts";
@@ -15,19 +15,6 @@ import { migrationStatus, pendingOf } from "../../src/migrate/status.ts";
 import { dbArg, openDevDataSource } from "../lib/dev-env.ts";
 import { runSquawk } from "../lib/squawk.ts";
 import { nameArg, requireName } from "./files.ts";
-
-/** Opens the dev database, runs `work`, and always closes the connection. */
-async function withContext<T>(
-  db: string | undefined,
-  work: (context: MigrationContext) => Promise<T>,
-) {
-  const context = await openDevDataSource(db);
-  try {
-    return await work(context);
-  } finally {
-    await context.dataSource.destroy();
-  }
-}
 
 export const migrateGenerate = defineCommand({
   meta: {
@@ -117,7 +104,7 @@ async function withDiffTarget(
   if (against !== "shadow" && against !== "dev") {
     throw new MigrateError("usage", `--against must be shadow or dev (got "${against}")`);
   }
-  await withContext(db, async (context) => {
+  await withContext(openDevDataSource(db), async (context) => {
     if (against === "dev") return work(context.dataSource, context);
     const shadow = await openShadow(
       context.dataSource.options as PostgresDataSourceOptions,

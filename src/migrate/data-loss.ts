@@ -180,17 +180,16 @@ async function classify(s: string, db: Queryable, renamed: Renames): Promise<str
     }
     return undefined;
   }
-  let m = SHAPE.dropTable.exec(s);
-  if (m) {
-    const tables = split(m[1]).map((t) => original(renamed, t));
-    return firstWithRows(tables, db, (t) => `drops table ${t}, which has rows`);
+  for (const [shape, verb] of [
+    [SHAPE.dropTable, "drops"],
+    [SHAPE.truncate, "empties"],
+  ] as const) {
+    const listed = shape.exec(s)?.[1];
+    if (listed === undefined) continue;
+    const tables = split(listed).map((t) => original(renamed, t));
+    return firstWithRows(tables, db, (t) => `${verb} table ${t}, which has rows`);
   }
-  m = SHAPE.truncate.exec(s);
-  if (m) {
-    const tables = split(m[1]).map((t) => original(renamed, t));
-    return firstWithRows(tables, db, (t) => `empties table ${t}, which has rows`);
-  }
-  m = SHAPE.delete.exec(s);
+  let m = SHAPE.delete.exec(s);
   if (m && !filters(s))
     return firstWithRows(
       [original(renamed, m[1] as string)],

@@ -13,7 +13,6 @@ export async function resolveMigration(
   change: { applied: string } | { rolledBack: string },
   options: ExecuteOptions = {},
 ): Promise<void> {
-  const _table = dataSource.driver.escape(dataSource.options.migrationsTableName ?? "migrations");
   await withLockedRunner(
     dataSource,
     { ...options, resolving: true },
