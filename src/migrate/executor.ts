@@ -540,6 +540,13 @@ export async function revertOne(
   migration: SourceMigration,
   options: ExecuteOptions,
 ): Promise<void> {
+  // The guide's data-migration template has only up(): say so, not "down is not a function".
+  if (typeof (migration.instance as { down?: unknown }).down !== "function") {
+    throw new MigrateError(
+      "migrationFailed",
+      `cannot revert ${migration.name}: it has no down(); write one (then accept the edit with --accept-changed ${migration.name})`,
+    );
+  }
   const table = migrationsTable(dataSource);
   await inTransaction(runner, migration, `reverting ${migration.name}`, async () => {
     // Defence in depth behind the lock: its rows go first, so a second reverter finds none.

@@ -331,3 +331,23 @@ describe("transaction = false, stopped half-way", () => {
     ).toEqual([{ n: 1 }]);
   });
 });
+
+test("a migration without down() (the guide's data-migration template) is refused by name on revert", async () => {
+  const db = await freshDatabase();
+  class UpOnly1800000000001 {
+    name = "UpOnly1800000000001";
+    async up(q: QueryRunner) {
+      await q.query(`INSERT INTO "effects" VALUES ('up only')`);
+    }
+  }
+  const ds = await dataSource(db, [
+    CreateEffects1800000000000,
+    UpOnly1800000000001 as unknown as new () => MigrationInterface,
+  ]);
+  await runMigrations(ds);
+  const failed = (await revertMigrations(ds, 2).catch((e: unknown) => e)) as MigrateError;
+  expect(failed).toMatchObject({ kind: "migrationFailed", exitCode: 4 });
+  expect(failed.message).toStartWith("cannot revert UpOnly1800000000001: it has no down()");
+  expect(failed.message).not.toContain("is not a function");
+  expect(await query(db, "SELECT count(*)::int AS n FROM migrations")).toEqual([{ n: 2 }]);
+});
