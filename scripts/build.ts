@@ -41,8 +41,15 @@ async function gitRevision(): Promise<string> {
   return `${rev.stdout.trim()}${dirty.stdout.trim() ? "-dirty" : ""}`;
 }
 
+/** The registry's checksums, for BUILD_MIGRATIONS: the very list the binary's classes come from. */
+async function registryChecksums(): Promise<Record<string, string>> {
+  const registry = join(PROJECT_ROOT, "src", "db", "migrations.ts");
+  return ((await import(registry)) as { checksums: Record<string, string> }).checksums;
+}
+
 async function compile(target: Target, outfile: string, revision: string): Promise<void> {
   const started = performance.now();
+  const migrations = JSON.stringify(await registryChecksums());
   const build = await $({
     nothrow: true,
     quiet: true,
@@ -51,6 +58,7 @@ async function compile(target: Target, outfile: string, revision: string): Promi
     --minify-whitespace --minify-syntax --bytecode --format=esm \
     --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
     --define ${`BUILD_VERSION=${JSON.stringify(pkg.version)}`} --define ${`BUILD_REVISION=${JSON.stringify(revision)}`} \
+    --define ${`BUILD_MIGRATIONS=${migrations}`} \
     --outfile ${outfile} ${TARGETS[target]}`;
   if (build.exitCode !== 0) {
     throw new CliError("internal", `bun build of ${target} failed:\n${build.stderr.trim()}`);

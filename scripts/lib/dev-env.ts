@@ -14,7 +14,7 @@ import {
 import { PROJECT_PATHS, PROJECT_ROOT } from "../../src/db/paths.ts";
 import { devDataDir } from "../../src/devdb/dev-data.ts";
 import { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
-import { openClient, openDataSource } from "../../src/migrate/connect.ts";
+import { openClient, openDataSource, queryable } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
 import { strayMigrationFiles } from "../../src/migrate/files.ts";
 import { defaultApplier } from "../../src/migrate/ledger.ts";
@@ -259,8 +259,7 @@ export async function readDevStates(flag?: string): Promise<MigrationState[]> {
     throw withDevHint(error, env);
   });
   try {
-    const rows = { query: async (sql: string, p?: unknown[]) => (await client.query(sql, p)).rows };
-    return await readStatus(rows, sourceFromFiles(PROJECT_PATHS.migrationsDir));
+    return await readStatus(queryable(client), sourceFromFiles(PROJECT_PATHS.migrationsDir));
   } finally {
     await client.end();
   }

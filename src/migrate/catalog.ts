@@ -89,7 +89,7 @@ SELECT 'comment on index ' || ic.relname, ds.description
 type Queryable =
   | DataSource
   | QueryRunner
-  | { query(sql: string, params: unknown[]): Promise<unknown[]> };
+  | { query(sql: string, params?: unknown[]): Promise<unknown> };
 
 /** Reads the catalog of `public` (one query). */
 export async function readCatalog(db: Queryable): Promise<Catalog> {

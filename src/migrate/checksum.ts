@@ -20,12 +20,26 @@ export interface SourceMigration {
   instance: DataSource["migrations"][number];
 }
 
+/** A migration's timestamp: the last 13 digits of its class name, as TypeORM reads it. */
+const timestampOf = (name: string) => Number(name.slice(-13));
+
+/** What status needs of the registry's migrations, from its checksums alone: no class loaded. */
+export function sourceFromChecksums(
+  checksums: Checksums,
+): { name: string; timestamp: number; checksum: string }[] {
+  return Object.entries(checksums).map(([name, checksum]) => ({
+    name,
+    timestamp: timestampOf(name),
+    checksum,
+  }));
+}
+
 export function sourceMigrations(
   dataSource: DataSource,
   checksums: Checksums = {},
 ): SourceMigration[] {
   return dataSource.migrations.map((instance) => {
     const name = instance.name ?? instance.constructor.name;
-    return { name, timestamp: Number(name.slice(-13)), checksum: checksums[name], instance };
+    return { name, timestamp: timestampOf(name), checksum: checksums[name], instance };
   });
 }

@@ -3,6 +3,7 @@ import type { DataSource, DataSourceOptions } from "typeorm";
 import { type ConnectionSettings, describeConnection, tlsOptions } from "../config/connection.ts";
 import { redact } from "../config/redact.ts";
 import { MigrateError } from "./errors.ts";
+import type { Queryable } from "./ledger.ts";
 
 /** PostgreSQL error codes that mean "these credentials or this database are wrong". */
 const CONNECT_SQLSTATES = new Set([
@@ -79,6 +80,11 @@ export async function openClient(settings: ConnectionSettings): Promise<pg.Clien
     });
   }
   return client;
+}
+
+/** A plain client as the engine's readers take it: the rows of each query. */
+export function queryable(client: pg.Client): Queryable {
+  return { query: async (sql, parameters) => (await client.query(sql, parameters)).rows };
 }
 
 export function isConnectError(error: unknown): boolean {

@@ -4,7 +4,7 @@ import { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions.js";
 import { type Catalog, readCatalog } from "./catalog.ts";
 import { type Checksums, sourceMigrations } from "./checksum.ts";
-import { asConnectError } from "./connect.ts";
+import { asConnectError, queryable } from "./connect.ts";
 import { MigrateError } from "./errors.ts";
 import { applyOne, type ExecuteOptions, firstLine, prepareRunner } from "./executor.ts";
 
@@ -185,9 +185,7 @@ export async function recordSchema(
     const client = pgClient(base, database);
     await client.connect();
     try {
-      const catalog = await readCatalog({
-        query: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows,
-      });
+      const catalog = await readCatalog(queryable(client));
       return { catalog, database, warm };
     } finally {
       await client.end();

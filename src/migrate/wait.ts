@@ -1,6 +1,6 @@
 import type { DataSource, DataSourceOptions } from "typeorm";
 import { pollUntil } from "../lib/poll.ts";
-import { asConnectError, NETWORK_CODES, openDataSource } from "./connect.ts";
+import { NETWORK_CODES, openDataSource } from "./connect.ts";
 import { MigrateError } from "./errors.ts";
 
 /** Failures that a database still starting up produces; anything else will not pass by waiting. */
@@ -23,24 +23,29 @@ export interface DatabaseWait {
  * starts after the migrator). Wrong credentials fail at once; a server still down at the deadline
  * is a `connect` error.
  */
-export async function waitForDatabase(
+export function waitForDatabase(
   options: DataSourceOptions,
   wait: DatabaseWait,
 ): Promise<DataSource> {
+  return waitForConnection(() => openDataSource(options), wait);
+}
+
+/** The same for any way of connecting whose failures are `connect` MigrateErrors (openClient). */
+export async function waitForConnection<T>(open: () => Promise<T>, wait: DatabaseWait): Promise<T> {
   const reportEvery = wait.reportEveryMs ?? 5000;
   let reported = 0;
   let last: { error: Error; cause: unknown } | undefined;
   return pollUntil(
     async (waited) => {
       try {
-        return await openDataSource(options);
+        return await open();
       } catch (error) {
         const cause = (error as MigrateError).cause ?? error;
         if (!isTransient(cause)) throw error;
         last = { error: error as Error, cause };
         if (waited - reported >= reportEvery) {
           reported = waited;
-          wait.onWaiting?.(Math.round(waited / 1000), asConnectError(cause, options).message);
+          wait.onWaiting?.(Math.round(waited / 1000), (error as Error).message);
         }
         return undefined;
       }

@@ -1,8 +1,10 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { cp, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { EXIT_CODES } from "../../src/cli/exit-codes.ts";
 import { connectionUrl } from "../../src/config/connection.ts";
 import { migrations } from "../../src/db/migrations.ts";
+import { LEDGER_TABLE } from "../../src/migrate/ledger.ts";
 import { buildMigrator, emptyDir, migrator } from "../support/binaries.ts";
 import { databaseEnv, freshDatabase, query } from "../support/database.ts";
 import { dev, marks, projectCopy, run } from "../support/project.ts";
@@ -65,6 +67,33 @@ describe("the compiled migrator", () => {
       names.filter((n) => text.split("\n").some((l) => l.includes(n) && l.includes("[X]")));
     expect(applied(typeorm.stdout)).toEqual(applied(fromBinary));
     expect(applied(fromBinary)).toEqual(names.slice(0, -1));
+
+    // show reads the checksums baked in by the build, not the classes: an applied migration
+    // whose recorded checksum differs is "changed" to both, and both refuse to run past it.
+    await query(db, `UPDATE "${LEDGER_TABLE}" SET checksum = repeat('0', 64) WHERE name = $1`, [
+      names[0],
+    ]);
+    const edited = await migrator(binary, ["show", "--json"], env);
+    const devEdited = await dev(cwd, ["migrate:show", "--json"], {
+      ...env,
+      BACKUPCTL_DEV_DB: "external",
+    });
+    expect(edited.stdout).toBe(devEdited.stdout);
+    expect(edited.stdout).toContain('"changed"');
+    expect((await migrator(binary, ["run"], env)).exitCode).toBe(EXIT_CODES.checksum);
+  });
+
+  test("show waits for the database like run: a closed port times out with exit 3", async () => {
+    const db = await freshDatabase();
+    const closed = await migrator(
+      binary,
+      ["show", "--timeout", "1"],
+      databaseEnv({ ...db, port: 1 }),
+    );
+    expect(closed.exitCode).toBe(3);
+    expect(closed.stderr).toMatch(
+      /error: cannot connect to postgres:\/\/.*still failing after waiting \d+ s/,
+    );
   });
 
   test("wait: returns once the database answers; a closed port times out with exit 3", async () => {
