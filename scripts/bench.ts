@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { cp, mkdir, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -263,12 +264,25 @@ function tsNode(dir: string, command: string, db: ConnectionSettings): Contender
   };
 }
 
+/**
+ * psql itself. Debian's `psql` on PATH is pg_wrapper, a Perl script that picks a client version
+ * and then runs it: ~45 ms of Perl start that is not psql's. A floor must be psql's own time.
+ */
+function psqlBinary(): string {
+  const onPath = Bun.which("psql") ?? "psql";
+  if (!onPath.startsWith("/") || !realpathSync(onPath).endsWith("pg_wrapper")) return onPath;
+  const majors = readdirSync("/usr/lib/postgresql")
+    .filter((major) => existsSync(`/usr/lib/postgresql/${major}/bin/psql`))
+    .sort((a, b) => Number(b) - Number(a));
+  return majors[0] ? `/usr/lib/postgresql/${majors[0]}/bin/psql` : onPath;
+}
+
 function psqlFloor(db: ConnectionSettings, args: string[]): Contender {
   return {
     label: "psql (floor)",
     cwd: PROJECT_ROOT,
     cmd: [
-      "psql",
+      psqlBinary(),
       "-X",
       "-q",
       "-v",
@@ -724,7 +738,7 @@ const main = defineCommand({
       const perMigration = (label: string) =>
         (applyMedian(label) - (label === "psql (floor)" ? psqlShowMs : bin)) / count;
       const psqlVersion = (
-        await timeOnce({ label: "psql", cwd: work, cmd: ["psql", "--version"], env: {} })
+        await timeOnce({ label: "psql", cwd: work, cmd: [psqlBinary(), "--version"], env: {} })
       ).stdout.trim();
       const serverVersion = (
         await timeOnce({

@@ -10,7 +10,7 @@ import {
   acceptChecksum,
   claimForApplySql,
   claimForRevert,
-  completeApplied,
+  completeAppliedSql,
   defaultApplier,
   ensureLedger,
   forget,
@@ -373,20 +373,25 @@ export function transactional(migration: SourceMigration): boolean {
  * when given, is a statement sent with the transaction's start; `work` learns whether it
  * returned a row (undefined: no transaction, nothing claimed).
  */
+/** A statement built from escaped literals, to send with another in one round trip. */
+type LiteralStatement = (literal: (value: string) => string) => string;
+
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
   what: string,
-  work: (claimed: boolean | undefined) => Promise<void>,
-  claim?: (literal: (value: string) => string) => string,
+  /** Returns the bookkeeping statement that must commit with the work, if any. */
+  work: (claimed: boolean | undefined) => Promise<LiteralStatement | undefined>,
+  claim?: LiteralStatement,
 ): Promise<void> {
   const own = transactional(migration) || runner.isTransactionActive;
   forgetLoadedTables(runner);
   let claimed: boolean | undefined;
   try {
     if (own) claimed = await begin(runner, claim);
-    await work(claimed);
-    if (own) await runner.commitTransaction();
+    const closing = await work(claimed);
+    if (own) await commit(runner, closing);
+    else if (closing) await runner.query(closing(await literalOf(runner)));
   } catch (error) {
     if (own) await runner.rollbackTransaction().catch(() => undefined);
     if (!own && !(error instanceof MigrateError && error.kind === "lock")) {
@@ -436,11 +441,8 @@ export async function applyOne(
     if (!ok) throw alreadyDone(migration.name, "applied");
     await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
-    await completeApplied(
-      runner,
-      { name: migration.name, durationMs, timestamp: migration.timestamp },
-      table,
-    );
+    const entry = { name: migration.name, durationMs, timestamp: migration.timestamp };
+    return (literal: (value: string) => string) => completeAppliedSql(entry, table, literal);
   };
   await inTransaction(runner, migration, `migration ${migration.name}`, work, claim);
   return { name: migration.name, durationMs };
@@ -452,10 +454,7 @@ export async function applyOne(
  * behind the lock costs no extra round trip. Nested (a dry run's savepoint) or with an isolation
  * level set: a query of its own.
  */
-async function begin(
-  runner: QueryRunner,
-  claim?: (literal: (value: string) => string) => string,
-): Promise<boolean | undefined> {
+async function begin(runner: QueryRunner, claim?: LiteralStatement): Promise<boolean | undefined> {
   if (!claim) {
     await runner.startTransaction();
     return undefined;
@@ -486,6 +485,40 @@ async function begin(
     runner.query = original as QueryRunner["query"];
   }
   return claimed;
+}
+
+/**
+ * Commits; with a closing statement, in the same round trip as TypeORM's COMMIT (as begin does
+ * with the claim): recording a migration costs no round trip of its own. If the statement fails,
+ * the COMMIT after it in the same query is not run and the transaction is rolled back as usual.
+ */
+async function commit(runner: QueryRunner, closing?: LiteralStatement): Promise<void> {
+  if (!closing) return runner.commitTransaction();
+  const sql = closing(await literalOf(runner));
+  const nested = (runner as unknown as { transactionDepth: number }).transactionDepth > 1;
+  if (nested) {
+    // A dry run's savepoint: RELEASE is not COMMIT, so the statement goes on its own.
+    await runner.query(sql);
+    return runner.commitTransaction();
+  }
+  const client = (await runner.connect()) as pg.ClientBase;
+  const original = runner.query as (...args: unknown[]) => Promise<unknown>;
+  runner.query = (async (query: string, parameters?: unknown[], structured?: boolean) => {
+    if (query !== "COMMIT") return original.call(runner, query, parameters, structured);
+    await client.query(`${sql}; COMMIT`);
+    return [];
+  }) as QueryRunner["query"];
+  try {
+    await runner.commitTransaction();
+  } finally {
+    runner.query = original as QueryRunner["query"];
+  }
+}
+
+/** pg's literal escaping on the runner's own connection (its standard_conforming_strings). */
+async function literalOf(runner: QueryRunner): Promise<(value: string) => string> {
+  const client = (await runner.connect()) as pg.ClientBase;
+  return (value) => client.escapeLiteral(value);
 }
 
 async function claimOutsideTransaction(
@@ -557,6 +590,7 @@ export async function revertOne(
     if (!claimed) throw alreadyDone(migration.name, "reverted");
     await guarded(runner, migration, "down", options, () => migration.instance.down(runner));
     if (!transactional) await forget(runner, migration.name);
+    return undefined;
   });
 }
 

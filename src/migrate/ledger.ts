@@ -152,17 +152,18 @@ export function claimForApplySql(
        RETURNING "name"`;
 }
 
-/** The claimed migration ran: its duration in the ledger, its row in TypeORM's table. */
-export async function completeApplied(
-  runner: Queryable,
+/**
+ * The claimed migration ran: its duration in the ledger, its row in TypeORM's table. Literals,
+ * like the claim, so the statement can share COMMIT's round trip.
+ */
+export function completeAppliedSql(
   entry: { name: string; durationMs: number; timestamp: number },
   migrationsTable: string,
-): Promise<void> {
-  await runner.query(
-    `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = $2, "unfinished" = false WHERE "name" = $1)
-     INSERT INTO ${migrationsTable} ("timestamp", "name") VALUES ($3, $1)`,
-    [entry.name, entry.durationMs, entry.timestamp],
-  );
+  literal: (value: string) => string,
+): string {
+  const name = literal(entry.name);
+  return `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = ${Math.round(entry.durationMs)}, "unfinished" = false WHERE "name" = ${name})
+     INSERT INTO ${migrationsTable} ("timestamp", "name") VALUES (${Math.trunc(entry.timestamp)}, ${name})`;
 }
 
 /**

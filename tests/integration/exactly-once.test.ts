@@ -108,7 +108,9 @@ describe("losing the migrator's session", () => {
     // The operator's move from the README: terminate the session that holds the lock.
     const [holder] = await query<{ pid: number }>(
       db,
+      // This database's holder only: other test files migrate other databases on the same server.
       `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
           AND ((classid::bigint << 32) | objid::bigint) = $1`,
       [MIGRATION_LOCK_KEY],
     );
@@ -255,6 +257,45 @@ test("a DataSource with an isolation level: the claim waits until TypeORM has se
     "After1800000000002",
   ]);
   expect(await query(db, "SELECT count(*)::int AS n FROM migrations_ledger")).toEqual([{ n: 2 }]);
+});
+
+/** Its up() makes the bookkeeping that commits with it fail: a trigger refusing the row. */
+class RefusesItsRow1800000000001 implements MigrationInterface {
+  name = "RefusesItsRow1800000000001";
+  async up(q: QueryRunner) {
+    await q.query(`INSERT INTO "effects" VALUES ('refused')`);
+    await q.query(
+      `CREATE FUNCTION "refuse"() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'no row for you'; END$$`,
+    );
+    await q.query(
+      `CREATE TRIGGER "refuse" BEFORE INSERT ON "migrations" FOR EACH ROW EXECUTE FUNCTION "refuse"()`,
+    );
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DROP TRIGGER "refuse" ON "migrations"`);
+    await q.query(`DROP FUNCTION "refuse"`);
+    await q.query(`DELETE FROM "effects" WHERE "note" = 'refused'`);
+  }
+}
+
+test("bookkeeping that fails in COMMIT's round trip: no COMMIT runs, the migration is rolled back whole", async () => {
+  const db = await freshDatabase();
+  const ds = await dataSource(db, [CreateEffects1800000000000, RefusesItsRow1800000000001]);
+  const failed = await runMigrations(ds).catch((error: unknown) => error);
+  expect(failed).toBeInstanceOf(MigrateError);
+  expect((failed as MigrateError).kind).toBe("migrationFailed");
+  expect((failed as MigrateError).message).toContain("no row for you");
+  expect(await query(db, `SELECT count(*)::int AS n FROM "effects"`)).toEqual([{ n: 0 }]);
+  expect(await query(db, `SELECT tgname FROM pg_trigger WHERE tgname = 'refuse'`)).toEqual([]);
+  expect(await query(db, "SELECT name FROM migrations ORDER BY id")).toEqual([
+    { name: "CreateEffects1800000000000" },
+  ]);
+  expect(await query(db, "SELECT name FROM migrations_ledger ORDER BY name")).toEqual([
+    { name: "CreateEffects1800000000000" },
+  ]);
+  // The session is usable afterwards: the next migration on it applies and is recorded.
+  const next = await dataSource(db, [CreateEffects1800000000000, After1800000000002]);
+  expect((await runMigrations(next)).applied.map((m) => m.name)).toEqual(["After1800000000002"]);
 });
 
 /** Outside a transaction (as CREATE INDEX CONCURRENTLY needs): its effects cannot be rolled back. */
