@@ -333,6 +333,58 @@ function dbmate(dir: string, db: ConnectionSettings, command: string): Contender
   };
 }
 
+const FLOOR_LABELS = {
+  empty: "compiled Bun program printing one line",
+  pg: "compiled Bun program: pg connect + one query",
+  native: "compiled Bun program: Bun.SQL connect + one query",
+} as const;
+
+/**
+ * The least a compiled Bun program can take for `show`: the runtime alone, and one connection plus
+ * one query with pg (what the binary uses) and with Bun's native client. Built with the flags of
+ * `bun run build`; they bound case 1.
+ */
+async function compiledFloors(dir: string): Promise<{ label: string; binary: string }[]> {
+  await mkdir(dir, { recursive: true });
+  await symlink(join(PROJECT_ROOT, "node_modules"), join(dir, "node_modules"));
+  const query = "SELECT name FROM migrations ORDER BY id";
+  const programs = {
+    empty: `console.log("started");`,
+    pg: `import pg from "pg";
+const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+await client.connect();
+for (const row of (await client.query("${query}")).rows) console.log(row.name);
+await client.end();`,
+    native: `const sql = new Bun.SQL({ url: process.env.DATABASE_URL, max: 1 });
+for (const row of await sql.unsafe("${query}")) console.log(row.name);
+await sql.close();`,
+  };
+  const floors: { label: string; binary: string }[] = [];
+  for (const [key, source] of Object.entries(programs) as [keyof typeof programs, string][]) {
+    await writeFile(join(dir, `${key}.ts`), source);
+    const built = await timeOnce({
+      label: "build",
+      cwd: dir,
+      cmd: [
+        process.execPath,
+        "build",
+        "--compile",
+        "--minify-whitespace",
+        "--minify-syntax",
+        "--bytecode",
+        "--format=esm",
+        "--outfile",
+        join(dir, key),
+        join(dir, `${key}.ts`),
+      ],
+      env: {},
+    });
+    mustSucceed(`bun build ${key}.ts`, built, () => true);
+    floors.push({ label: FLOOR_LABELS[key], binary: join(dir, key) });
+  }
+  return floors;
+}
+
 /** Builds the migrator of `projectDir` into `outdir`; returns the binary's path. */
 async function buildBinary(projectDir: string, outdir: string): Promise<string> {
   const build = await timeOnce({
@@ -671,12 +723,23 @@ const main = defineCommand({
       // 5. Size, cold start (the binary starting and answering, no database) and memory.
       const size = (await stat(binary)).size;
       const peakRss = apply.rss.get("dist/migrator run") ?? 0;
+      const floors = await compiledFloors(join(work, "floors"));
       const coldStart = await measure(
-        [{ label: "dist/migrator version", cwd: work, cmd: [binary, "version"], env: {} }],
+        [
+          { label: "dist/migrator version", cwd: work, cmd: [binary, "version"], env: {} },
+          ...floors.map((floor) => ({
+            label: floor.label,
+            cwd: work,
+            cmd: [floor.binary],
+            env: { DATABASE_URL: url },
+          })),
+        ],
         runs,
         async () => {},
-        (_c, r) => r.stdout.startsWith("migrator "),
+        (c, r) => (c.label.startsWith("dist/") ? r.stdout.startsWith("migrator ") : true),
       );
+      const startMedian = (label: string) =>
+        median(coldStart.rows.find((r) => r.label === label)?.runs ?? []);
 
       const showMedian = (label: string) =>
         median(show.rows.find((r) => r.label === label)?.runs ?? []);
@@ -733,7 +796,9 @@ const main = defineCommand({
         },
       ];
 
-      const startMs = median(coldStart.rows[0]?.runs ?? []);
+      const startMs = startMedian("dist/migrator version");
+      const pgFloorMs = startMedian(FLOOR_LABELS.pg);
+      const nativeFloorMs = startMedian(FLOOR_LABELS.native);
       const psqlShowMs = showMedian("psql (floor)");
       const perMigration = (label: string) =>
         (applyMedian(label) - (label === "psql (floor)" ? psqlShowMs : bin)) / count;
@@ -793,7 +858,8 @@ ${scaled.rows.map((r) => `| \`bun run dev ${r.label}\` | ${fmt(median(r.runs))} 
 | | |
 | --- | ---: |
 | \`dist/migrator\` size | ${(size / 2 ** 20).toFixed(1)} MiB |
-| cold start: \`dist/migrator version\`, median of ${runs} | ${fmt(median(coldStart.rows[0]?.runs ?? []))} |
+| cold start: \`dist/migrator version\`, median of ${runs} | ${fmt(startMedian("dist/migrator version"))} |
+${floors.map((floor) => `| ${floor.label}, median of ${runs} | ${fmt(startMedian(floor.label))} |`).join("\n")}
 | peak memory of \`dist/migrator run\` (${count} migrations) | ${(peakRss / 1024).toFixed(0)} MiB |
 
 ## Budgets
@@ -805,18 +871,23 @@ ${budgets.map((b) => `| ${b.what} | ${b.ok ? "met" : "**missed**"} | ${b.detail}
 ## Where the time goes
 
 - The binary's cold start (\`dist/migrator version\`: the Bun runtime starting and evaluating the
-  bundled code, no database) takes ${fmt(startMs)}; psql's whole \`show\` takes ${fmt(psqlShowMs)}. What the binary
-  does with the database on top of starting (connect with scram, lock-free reads of the two
-  bookkeeping tables) is ${fmt(bin - startMs)}. The distance to psql in case 1 is the runtime's start.
+  bundled code, no database) takes ${fmt(startMs)}; a compiled Bun program that prints one line takes
+  ${fmt(startMedian(FLOOR_LABELS.empty))}. psql's whole \`show\` takes ${fmt(psqlShowMs)}.
+- \`show\` loads no TypeORM and no migration class (the build bakes in the migrations' names and
+  checksums): it connects with pg and reads the two bookkeeping tables. A compiled Bun program doing
+  nothing but connect with pg and run one query takes ${fmt(pgFloorMs)}; the binary's \`show\` ${fmt(bin)}.
+  The same program with Bun's native client (Bun.SQL) takes ${fmt(nativeFloorMs)}, but that client
+  ignores \`sslmode\` (\`sslmode=require\` connects in cleartext) and reports an unknown host as a
+  refused connection, so the toolkit keeps pg, whose TLS modes and failures are tested.
 - dbmate (a Go binary, no runtime to start) on the same server and authentication: \`status\`
   ${fmt(showMedian("dbmate status"))} against the binary's \`show\` ${fmt(bin)} (${(showMedian("dbmate status") / bin).toFixed(2)}×); applying ${count}
   migrations ${fmt(applyMedian("dbmate up"))} against ${fmt(applyMedian("dist/migrator run"))} (${(applyMedian("dbmate up") / applyMedian("dist/migrator run")).toFixed(2)}×; above 1 means the
   binary is faster).
 - Per migration in case 2: the binary ${(perMigration("dist/migrator run")).toFixed(2)} ms, psql ${perMigration("psql (floor)").toFixed(2)} ms,
-  over ${count} migrations after subtracting each one's \`show\` time (start, connect). Both make four
-  round trips per migration (begin, the statement, the bookkeeping insert, commit; the executor writes
-  TypeORM's row and the ledger's in one statement); the rest is client-side work per statement in
-  pg and TypeORM's query runner against libpq's.
+  over ${count} migrations after subtracting each one's \`show\` time (start, connect). The binary
+  makes three round trips per migration (START TRANSACTION with the claim, the statement, the
+  bookkeeping with COMMIT), psql four (BEGIN, the statement, the insert, COMMIT); the rest is
+  client-side work per statement in pg and TypeORM's query runner against libpq's.
 `;
       await Bun.write(join(PROJECT_ROOT, "BENCHMARKS.md"), report);
       await Bun.write(
