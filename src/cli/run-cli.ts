@@ -19,9 +19,10 @@ import { out } from "./output.ts";
  */
 export async function runCli<T extends ArgsDef>(
   main: CommandDef<T>,
-  rawArgs: string[] = process.argv.slice(2),
+  argv: string[] = process.argv.slice(2),
 ): Promise<void> {
   const name = String((main.meta as { name?: string } | undefined)?.name ?? "cli");
+  const rawArgs = commandFirst(main as unknown as CommandDef, argv);
   // zx runs commands with `bash -c` and a socket as stdin; bash takes that for a remote shell
   // and sources ~/.bashrc unless SHLVL says it is nested (SHLVL is unset under cron or `env -i`,
   // and `bun run` sets it to 0). A heavy .bashrc then costs ~0.5 s per command.
@@ -50,6 +51,18 @@ export async function runCli<T extends ArgsDef>(
 function finish(code: number): void {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 1000).unref();
+}
+
+/**
+ * Options typed before the command (`bun run dev --db embedded migrate:show`) are the command's:
+ * moved after it, where they are parsed and checked like any other.
+ */
+function commandFirst(main: CommandDef, args: string[]): string[] {
+  if (!main.subCommands || !args[0]?.startsWith("-")) return args;
+  if (args[0] === "--help" || args[0] === "-h") return args;
+  const end = args.includes("--") ? args.indexOf("--") : args.length;
+  const at = args.slice(0, end).findIndex((arg) => Object.hasOwn(main.subCommands as object, arg));
+  return at > 0 ? [args[at] as string, ...args.slice(0, at), ...args.slice(at + 1)] : args;
 }
 
 /** The subcommand named by the first positional argument, loaded if it is loaded lazily. */
@@ -95,12 +108,17 @@ async function assertKnownArguments(
   args: string[],
   cliName: string,
 ): Promise<void> {
+  if (main.subCommands && args[0]?.startsWith("-")) {
+    // No command named after the options (commandFirst found none): the first word after an
+    // option would be taken for the command, e.g. `--db embedded` for a command "embedded".
+    throw new CliError("usage", `options go after the command (see ${cliName} --help)`);
+  }
   const sub = await subCommandOf(main, args);
   if (main.subCommands && sub.name !== undefined && !sub.command) {
     const hint = closestCommand(sub.name, Object.keys(main.subCommands));
     throw new CliError(
       "usage",
-      `Unknown command ${sub.name}${hint ? `: did you mean ${hint}?` : ""} (see ${cliName} --help)`,
+      `unknown command ${sub.name}${hint ? `: did you mean ${hint}?` : ""} (see ${cliName} --help)`,
     );
   }
   const command = main.subCommands ? sub.command : main;

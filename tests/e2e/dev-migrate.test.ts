@@ -472,7 +472,7 @@ describe("failures", () => {
       const typo = await cli(typed);
       expect(typo.exitCode).toBe(2);
       expect(typo.stderr.trim()).toBe(
-        `error: Unknown command ${typed}: did you mean migrate:run? (see bun run dev --help)`,
+        `error: unknown command ${typed}: did you mean migrate:run? (see bun run dev --help)`,
       );
     }
     // An extra word is refused, not ignored: the user believed it targeted one migration.
@@ -499,7 +499,7 @@ describe("failures", () => {
     const { cli } = await workspace();
     const unknown = await cli("migrate:sideways");
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toContain("Unknown command");
+    expect(unknown.stderr).toContain("unknown command");
     await cli("migrate:run");
     const forced = await cli("migrate:revert", "--force");
     expect(forced.exitCode).toBe(2);
@@ -509,6 +509,16 @@ describe("failures", () => {
     expect((await cli("migrate:show")).stdout).not.toContain("[ ]"); // nothing was reverted
     expect((await cli("migrate:run", "--dryrun")).exitCode).toBe(2);
     expect((await cli("migrate:show", "-x")).exitCode).toBe(2);
+    // Options typed before the command are the command's, checked like any other.
+    const before = await cli("--db", "podman", "migrate:show");
+    expect(before.exitCode).toBe(2);
+    expect(before.stderr).toContain('unknown dev database engine "podman"');
+    expect((await cli("--bogus", "migrate:show")).stderr.trim()).toBe(
+      "error: unknown option --bogus (see bun run dev migrate:show --help)",
+    );
+    expect((await cli("--db", "external")).stderr.trim()).toBe(
+      "error: options go after the command (see bun run dev --help)",
+    );
     const engine = await cli("migrate:show", "--db", "podman");
     expect(engine.exitCode).toBe(2);
     expect(engine.stderr).toContain('unknown dev database engine "podman"');

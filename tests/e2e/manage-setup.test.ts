@@ -230,7 +230,7 @@ describe("one-line errors", () => {
     const result = await manage(["deplyo"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr.trim()).toBe(
-      "error: Unknown command deplyo: did you mean deploy? (see ./manage --help)",
+      "error: unknown command deplyo: did you mean deploy? (see ./manage --help)",
     );
   });
 

@@ -131,7 +131,7 @@ describe("the compiled migrator", () => {
     const unknown = await migrator(binary, ["migrate-everything"], databaseEnv(db));
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr.trim()).toBe(
-      "error: Unknown command migrate-everything (see migrator --help)",
+      "error: unknown command migrate-everything (see migrator --help)",
     );
     expect((await migrator(binary, ["revert", "--steps", "0"], databaseEnv(db))).exitCode).toBe(2);
     const noPassword = await migrator(binary, ["run"], {
