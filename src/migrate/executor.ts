@@ -322,20 +322,23 @@ async function guarded(
   step: () => Promise<void>,
 ): Promise<void> {
   const onStatement = options.onStatement;
-  const gate =
-    Boolean(options.gateDataLoss) &&
-    !options.allowDataLoss &&
-    !reviewedReason(migration.instance, direction);
+  const checked = Boolean(options.gateDataLoss);
+  const reason = reviewedReason(migration.instance, direction);
+  const gate = checked && !options.allowDataLoss && !reason;
+  // Let through, but still said: what was lost, and on whose word.
+  const allowedBy = reason ? `its reason: ${reason}` : "--allow-data-loss";
   // A dry run of a `transaction = false` migration (CREATE INDEX CONCURRENTLY) cannot run it in
   // the dry run's transaction: it shows its statements and runs only the reads its helpers need.
   const showOnly = Boolean(options.dryRun) && !transactional(migration);
-  if (!onStatement && !gate && !showOnly && !options.signal) return step();
+  if (!onStatement && !checked && !showOnly && !options.signal) return step();
   const original = runner.query.bind(runner);
+  const what = direction === "up" ? migration.name : `reverting ${migration.name}`;
   runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
     throwIfStopped(options, `in ${migration.name}; it was rolled back`);
-    const loss = gate ? await dataLossOf(sql, { query: original }) : undefined;
-    if (loss) {
-      const what = direction === "up" ? migration.name : `reverting ${migration.name}`;
+    const loss = checked ? await dataLossOf(sql, { query: original }) : undefined;
+    if (loss && !gate) {
+      options.logger?.warn(`${what} ${loss} (${firstLine(sql.trim())}): allowed by ${allowedBy}`);
+    } else if (loss) {
       throw new MigrateError(
         "dataLoss",
         `${what} would lose data: it ${loss} (${firstLine(sql.trim())}); it was rolled back. If that is intended, give the reason in the migration (allowDataLoss = { ${direction}: "…" }) or pass --allow-data-loss`,

@@ -120,6 +120,10 @@ describe("data-loss gate, --json and arguments, through the binary", () => {
     ]);
     const allowed = await migrator(binary, ["revert", "--steps", "9", "--allow-data-loss"], env);
     expect(allowed.exitCode).toBe(0);
+    // Said once, as a warning: what was dropped, and that the flag allowed it.
+    expect(allowed.stderr.split("\n").filter((line) => line.includes("allowed by"))).toEqual([
+      'warning: reverting CreateBackupLogTable1710720000000 drops table "backup_log", which has rows (DROP TABLE "backup_log"): allowed by --allow-data-loss',
+    ]);
     expect(await query(db, "SELECT to_regclass('backup_log') AS t")).toEqual([{ t: null }]);
   });
 

@@ -204,8 +204,13 @@ describe("the gate in front of data loss", () => {
         "SELECT count(*)::int AS n FROM information_schema.columns WHERE column_name = 'error_text'",
       ),
     ).toEqual([{ n: 0 }]);
-    expect((await runMigrations(ds, { allowDataLoss: true })).applied.map((m) => m.name)).toEqual([
-      "DropErrorMessage1800000000001",
+    // Let through by --allow-data-loss, and said: what was lost, on whose word.
+    const warnings: string[] = [];
+    const logger = { info() {}, warn: (line: string) => warnings.push(line) };
+    const allowed = await runMigrations(ds, { allowDataLoss: true, logger });
+    expect(allowed.applied.map((m) => m.name)).toEqual(["DropErrorMessage1800000000001"]);
+    expect(warnings).toEqual([
+      `DropErrorMessage1800000000001 drops column "error_message" of "backup_log", which holds values (ALTER TABLE "backup_log" DROP COLUMN "error_message"): allowed by --allow-data-loss`,
     ]);
   });
 
@@ -213,8 +218,13 @@ describe("the gate in front of data loss", () => {
     const db = await migratedDatabase();
     await query(db, ROW);
     const ds = await dataSource(db, [...projectMigrations, ReviewedDrop1800000000001]);
-    expect((await runMigrations(ds)).applied.map((m) => m.name)).toEqual([
+    const warnings: string[] = [];
+    const logger = { info() {}, warn: (line: string) => warnings.push(line) };
+    expect((await runMigrations(ds, { logger })).applied.map((m) => m.name)).toEqual([
       "DropErrorMessage1800000000001",
+    ]);
+    expect(warnings).toEqual([
+      `DropErrorMessage1800000000001 drops column "error_message" of "backup_log", which holds values (ALTER TABLE "backup_log" DROP COLUMN "error_message"): allowed by its reason: error_message moved to the log store; nothing reads it since 2.3`,
     ]);
     // The reason covers up() only: reverting would drop error_text, which holds nothing: allowed.
     expect((await revertMigrations(ds, 1)).reverted).toEqual(["DropErrorMessage1800000000001"]);
