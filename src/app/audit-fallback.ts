@@ -25,6 +25,9 @@ export type LineVerdict = "replayed" | "keep" | "stop" | "corrupt";
 
 const RECORD_START = /(?=\{"id":)/;
 
+/** The audit records' copy is as private as the database it stands in for: owner only. */
+const PRIVATE = { mode: 0o600 } as const;
+
 export class AuditFallbackFile {
   constructor(
     readonly path: string,
@@ -40,7 +43,7 @@ export class AuditFallbackFile {
     await this.locked(async () => {
       await mkdir(dirname(this.path), { recursive: true });
       const line = `${JSON.stringify(run)}\n`;
-      await appendFile(this.path, (await endsMidLine(this.path)) ? `\n${line}` : line);
+      await appendFile(this.path, (await endsMidLine(this.path)) ? `\n${line}` : line, PRIVATE);
     });
   }
 
@@ -70,7 +73,7 @@ export class AuditFallbackFile {
       }
       // Set aside before the rewrite drops them: a crash in between repeats a line, never loses one.
       await fileStep(this.path, async () => {
-        if (corrupt.length > 0) await appendFile(this.corruptPath, toLines(corrupt));
+        if (corrupt.length > 0) await appendFile(this.corruptPath, toLines(corrupt), PRIVATE);
         await this.rewrite(kept);
       });
       return kept.length;
@@ -80,7 +83,7 @@ export class AuditFallbackFile {
   private async rewrite(lines: string[]): Promise<void> {
     // Write aside, then rename: a crash mid-write leaves the old file, never half of a new one.
     const next = `${this.path}.next`;
-    await writeFile(next, toLines(lines));
+    await writeFile(next, toLines(lines), PRIVATE);
     await rename(next, this.path);
   }
 

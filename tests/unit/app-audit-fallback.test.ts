@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AuditFallbackFile, parseFallbackLine } from "../../src/app/audit-fallback.ts";
@@ -120,6 +120,22 @@ describe("the fallback file", () => {
       return "keep";
     });
     expect(offered).toEqual([JSON.stringify(run)]);
+  });
+
+  test("the file, its rewrite and the .corrupt file are the owner's only (0600), whatever the umask", async () => {
+    const previous = process.umask(0o022);
+    try {
+      const file = await fallbackFile();
+      await file.append(run);
+      const mode = async (path: string) => (await stat(path)).mode & 0o777;
+      expect(await mode(file.path)).toBe(0o600);
+      await appendFile(file.path, "{ torn\n");
+      await file.drain(async (line) => (line.startsWith("{ torn") ? "corrupt" : "keep"));
+      expect(await mode(file.path)).toBe(0o600);
+      expect(await mode(file.corruptPath)).toBe(0o600);
+    } finally {
+      process.umask(previous);
+    }
   });
 
   test("whole records glued onto a torn line (older versions) are offered on their own", async () => {
