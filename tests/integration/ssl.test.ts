@@ -13,6 +13,7 @@ import type { EmbeddedServer } from "../../src/devdb/embedded-server.ts";
 import { throwawayServer } from "../../src/devdb/throwaway.ts";
 import { openDataSource } from "../../src/migrate/connect.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
+import { buildMigrator, migrator } from "../support/binaries.ts";
 import { projectCopy, run } from "../support/project.ts";
 import { testServerConnection } from "../support/server.ts";
 
@@ -244,4 +245,32 @@ describe("SSL, against a server that refuses plaintext", () => {
       );
     }
   });
+
+  test("the compiled migrator: show, run and show again over verify-full; a wrong CA is exit 3", async () => {
+    const binary = await buildMigrator();
+    const env = {
+      DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "server.crt")}`),
+    };
+    await server.ensureDatabase("audit_binary");
+    const own = { DATABASE_URL: env.DATABASE_URL.replace("/audit?", "/audit_binary?") };
+    const before = await migrator(binary, ["show"], own);
+    expect(before.exitCode).toBe(0);
+    expect(before.stderr.trim()).toMatch(/^0 applied, [1-9]\d* pending$/);
+    expect(before.stdout).toContain("[ ] CreateBackupLogTable1710720000000");
+    expect((await migrator(binary, ["run"], own)).exitCode).toBe(0);
+    const after = await migrator(binary, ["show", "--exit-code"], own);
+    expect(after.exitCode).toBe(0);
+    expect(after.stdout).toContain("[X] CreateBackupLogTable1710720000000");
+    const wrong = {
+      DATABASE_URL: url(`sslmode=verify-full&sslrootcert=${join(certs, "other.crt")}`),
+    };
+    for (const command of ["show", "run"]) {
+      const refused = await migrator(binary, [command, "--timeout", "0"], wrong);
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toMatch(
+        /^error: cannot connect to .*certificate does not verify.*\n$/,
+      );
+      expect(refused.stderr).not.toContain(base.password);
+    }
+  }, 120_000);
 });
