@@ -137,6 +137,7 @@ async function assertKnownArguments(
     for (const a of Array.isArray(alias) ? alias : alias ? [alias] : []) options.set(a, def);
   }
   const words: string[] = [];
+  const valued = new Set<ArgDef>();
   // The subcommand's own name is the first word; it is not one of its arguments.
   let rest = command === main ? args : args.slice(args.indexOf(sub.name as string) + 1);
   while (rest.length > 0) {
@@ -157,7 +158,17 @@ async function assertKnownArguments(
     }
     // An option that takes a value consumes the next word, unless given as --name=value.
     const last = options.get(names[names.length - 1] as string);
-    if (last && last.type !== "boolean" && !(long && arg.includes("="))) rest = rest.slice(1);
+    if (last && last.type !== "boolean") {
+      // Given twice, citty keeps the last: `--steps 1 … --steps 5` would revert five.
+      if (valued.has(last)) {
+        throw new CliError(
+          "usage",
+          `${long ? "--" : "-"}${names[names.length - 1]} is given twice: give it once (see ${where} --help)`,
+        );
+      }
+      valued.add(last);
+      if (!(long && arg.includes("="))) rest = rest.slice(1);
+    }
   }
   if (words.length > positionals) {
     const extra = words[positionals] as string;

@@ -507,6 +507,13 @@ describe("failures", () => {
       "error: unknown option --force (see bun run dev migrate:revert --help)",
     );
     expect((await cli("migrate:show")).stdout).not.toContain("[ ]"); // nothing was reverted
+    // A value given twice is refused: citty would keep the last and revert five.
+    const twice = await cli("migrate:revert", "--steps", "1", "--steps=5");
+    expect(twice.exitCode).toBe(2);
+    expect(twice.stderr.trim()).toBe(
+      "error: --steps is given twice: give it once (see bun run dev migrate:revert --help)",
+    );
+    expect((await cli("migrate:show")).stdout).not.toContain("[ ]"); // nothing was reverted
     expect((await cli("migrate:run", "--dryrun")).exitCode).toBe(2);
     expect((await cli("migrate:show", "-x")).exitCode).toBe(2);
     // Options typed before the command are the command's, checked like any other.
