@@ -462,8 +462,7 @@ async function begin(runner: QueryRunner, claim?: LiteralStatement): Promise<boo
     await runner.startTransaction();
     return undefined;
   }
-  const client = (await runner.connect()) as pg.ClientBase;
-  const sql = claim((value) => client.escapeLiteral(value));
+  const sql = claim(await literalOf(runner));
   // TypeORM sends SET TRANSACTION ISOLATION LEVEL after START, which must precede any query.
   const isolated = Boolean(
     (runner.connection.options as { isolationLevel?: string }).isolationLevel,
@@ -472,22 +471,38 @@ async function begin(runner: QueryRunner, claim?: LiteralStatement): Promise<boo
     await runner.startTransaction();
     return ((await runner.query(sql)) as unknown[]).length === 1;
   }
+  const results = await joined(runner, "START TRANSACTION", `START TRANSACTION; ${sql}`, () =>
+    runner.startTransaction(),
+  );
+  return results[1]?.rowCount === 1;
+}
+
+/**
+ * Runs TypeORM's `step` (startTransaction, commitTransaction) with its `keyword` query replaced by
+ * `text`, the keyword joined with a statement of ours: one simple-protocol query, one round trip,
+ * on the runner's own pg client; TypeORM's transaction bookkeeping stays its own. The results of
+ * `text`, one per statement.
+ */
+async function joined(
+  runner: QueryRunner,
+  keyword: "START TRANSACTION" | "COMMIT",
+  text: string,
+  step: () => Promise<void>,
+): Promise<pg.QueryResult[]> {
+  const client = (await runner.connect()) as pg.ClientBase;
   const original = runner.query as (...args: unknown[]) => Promise<unknown>;
-  let claimed = false;
+  let results: pg.QueryResult[] = [];
   runner.query = (async (query: string, parameters?: unknown[], structured?: boolean) => {
-    if (query !== "START TRANSACTION") return original.call(runner, query, parameters, structured);
-    const results = (await client.query(
-      `START TRANSACTION; ${sql}`,
-    )) as unknown as pg.QueryResult[];
-    claimed = results[1]?.rowCount === 1;
+    if (query !== keyword) return original.call(runner, query, parameters, structured);
+    results = (await client.query(text)) as unknown as pg.QueryResult[];
     return [];
   }) as QueryRunner["query"];
   try {
-    await runner.startTransaction();
+    await step();
   } finally {
     runner.query = original as QueryRunner["query"];
   }
-  return claimed;
+  return results;
 }
 
 /**
@@ -504,18 +519,7 @@ async function commit(runner: QueryRunner, closing?: LiteralStatement): Promise<
     await runner.query(sql);
     return runner.commitTransaction();
   }
-  const client = (await runner.connect()) as pg.ClientBase;
-  const original = runner.query as (...args: unknown[]) => Promise<unknown>;
-  runner.query = (async (query: string, parameters?: unknown[], structured?: boolean) => {
-    if (query !== "COMMIT") return original.call(runner, query, parameters, structured);
-    await client.query(`${sql}; COMMIT`);
-    return [];
-  }) as QueryRunner["query"];
-  try {
-    await runner.commitTransaction();
-  } finally {
-    runner.query = original as QueryRunner["query"];
-  }
+  await joined(runner, "COMMIT", `${sql}; COMMIT`, () => runner.commitTransaction());
 }
 
 /** pg's literal escaping on the runner's own connection (its standard_conforming_strings). */
@@ -526,10 +530,9 @@ async function literalOf(runner: QueryRunner): Promise<(value: string) => string
 
 async function claimOutsideTransaction(
   runner: QueryRunner,
-  claim: (literal: (value: string) => string) => string,
+  claim: LiteralStatement,
 ): Promise<boolean> {
-  const client = (await runner.connect()) as pg.ClientBase;
-  const rows = (await runner.query(claim((value) => client.escapeLiteral(value)))) as unknown[];
+  const rows = (await runner.query(claim(await literalOf(runner)))) as unknown[];
   return rows.length === 1;
 }
 
