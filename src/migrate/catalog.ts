@@ -1,13 +1,13 @@
 import type { DataSource, QueryRunner } from "typeorm";
 
 /** Tables the tooling owns, left out of the catalog. */
-const BOOKKEEPING = ["migrations", "migrations_ledger", "typeorm_metadata"];
+export const BOOKKEEPING = ["migrations", "migrations_ledger", "typeorm_metadata"];
 
 /**
  * The schema of `public` as PostgreSQL itself prints it, one entry per object, keyed by kind and
  * name ("column backup_log.status") with its definition as the value. Two equal catalogs mean the
  * same schema; data is not read. It is the judge of generate, check and verify, so it reads the
- * whole schema in one query: verify calls it three times per migration.
+ * whole schema in one query (verify re-reads only what each migration changed: catalog-tracker.ts).
  *
  * Column order is left out on purpose: PostgreSQL cannot reorder columns, so a migration could
  * never reproduce it. NOT NULL constraints (pg_constraint rows since PostgreSQL 18) are left out
@@ -19,12 +19,12 @@ const CATALOG_SQL = `
 WITH rel AS (
   SELECT c.oid, c.relname, c.relkind FROM pg_class c
    WHERE c.relnamespace = 'public'::regnamespace AND c.relname <> ALL($1)
-     AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+     AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ($2::oid[] IS NULL OR c.oid = ANY($2))
 )
-SELECT 'table ' || r.relname AS key, CASE r.relkind WHEN 'p' THEN 'partitioned' ELSE '' END AS def
+SELECT r.oid AS owner, 'table ' || r.relname AS key, CASE r.relkind WHEN 'p' THEN 'partitioned' ELSE '' END AS def
   FROM rel r WHERE r.relkind IN ('r', 'p')
 UNION ALL
-SELECT 'column ' || r.relname || '.' || a.attname,
+SELECT r.oid, 'column ' || r.relname || '.' || a.attname,
        format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
                THEN ' collate ' || quote_ident(co.collname) ELSE '' END
@@ -42,22 +42,22 @@ SELECT 'column ' || r.relname || '.' || a.attname,
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE r.relkind IN ('r', 'p')
 UNION ALL
-SELECT 'constraint ' || r.relname || '.' || c.conname, pg_get_constraintdef(c.oid)
+SELECT r.oid, 'constraint ' || r.relname || '.' || c.conname, pg_get_constraintdef(c.oid)
   FROM rel r JOIN pg_constraint c ON c.conrelid = r.oid WHERE c.contype <> 'n'
 UNION ALL
-SELECT 'index ' || r.relname || '.' || ic.relname, pg_get_indexdef(i.indexrelid)
+SELECT r.oid, 'index ' || r.relname || '.' || ic.relname, pg_get_indexdef(i.indexrelid)
   FROM rel r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
 UNION ALL
-SELECT 'enum ' || t.typname, string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+SELECT 0::oid, 'enum ' || t.typname, string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
   FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
  WHERE t.typnamespace = 'public'::regnamespace GROUP BY t.typname
 UNION ALL
-SELECT 'extension ' || x.extname, '' FROM pg_extension x WHERE x.extname <> 'plpgsql'
+SELECT 0::oid, 'extension ' || x.extname, '' FROM pg_extension x WHERE x.extname <> 'plpgsql'
 UNION ALL
-SELECT 'view ' || r.relname, CASE r.relkind WHEN 'm' THEN 'materialized ' ELSE '' END || pg_get_viewdef(r.oid)
+SELECT r.oid, 'view ' || r.relname, CASE r.relkind WHEN 'm' THEN 'materialized ' ELSE '' END || pg_get_viewdef(r.oid)
   FROM rel r WHERE r.relkind IN ('v', 'm')
 UNION ALL
-SELECT 'sequence ' || r.relname,
+SELECT r.oid, 'sequence ' || r.relname,
        format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment ' || s.seqincrement
        || ' min ' || s.seqmin || ' max ' || s.seqmax || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
   FROM rel r JOIN pg_sequence s ON s.seqrelid = r.oid
@@ -66,22 +66,22 @@ SELECT 'sequence ' || r.relname,
    SELECT 1 FROM pg_depend dep JOIN pg_class owner ON owner.oid = dep.refobjid
     WHERE dep.classid = 'pg_class'::regclass AND dep.objid = r.oid AND owner.relname = ANY($1))
 UNION ALL
-SELECT 'comment on ' || CASE WHEN ds.objsubid = 0 THEN CASE WHEN r.relkind IN ('v', 'm') THEN 'view ' ELSE 'table ' END || r.relname
+SELECT r.oid, 'comment on ' || CASE WHEN ds.objsubid = 0 THEN CASE WHEN r.relkind IN ('v', 'm') THEN 'view ' ELSE 'table ' END || r.relname
                              ELSE 'column ' || r.relname || '.' || a.attname END,
        ds.description
   FROM rel r JOIN pg_description ds ON ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
   LEFT JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ds.objsubid AND ds.objsubid > 0
  WHERE ds.objsubid = 0 OR (a.attnum IS NOT NULL AND NOT a.attisdropped)
 UNION ALL
-SELECT 'comment on enum ' || t.typname, ds.description
+SELECT 0::oid, 'comment on enum ' || t.typname, ds.description
   FROM pg_type t JOIN pg_description ds ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass
  WHERE t.typnamespace = 'public'::regnamespace
 UNION ALL
-SELECT 'comment on constraint ' || r.relname || '.' || c.conname, ds.description
+SELECT r.oid, 'comment on constraint ' || r.relname || '.' || c.conname, ds.description
   FROM rel r JOIN pg_constraint c ON c.conrelid = r.oid
   JOIN pg_description ds ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass
 UNION ALL
-SELECT 'comment on index ' || ic.relname, ds.description
+SELECT r.oid, 'comment on index ' || ic.relname, ds.description
   FROM rel r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_description ds ON ds.objoid = ic.oid AND ds.classoid = 'pg_class'::regclass`;
 
@@ -91,13 +91,36 @@ type Queryable =
   | QueryRunner
   | { query(sql: string, params?: unknown[]): Promise<unknown> };
 
+/** One catalog entry and the relation it belongs to (0: enums and extensions, owned by none). */
+export interface CatalogRow {
+  owner: number;
+  key: string;
+  def: string;
+}
+
+/**
+ * The catalog's rows (one query); with `owners`, only those relations' rows and the ones owned
+ * by none, which are few.
+ */
+export async function readCatalogRows(db: Queryable, owners?: number[]): Promise<CatalogRow[]> {
+  const params = [BOOKKEEPING, owners ?? null];
+  const rows = (
+    isQueryRunner(db) ? await preparedOn(db, params) : await db.query(CATALOG_SQL, params)
+  ) as { owner: number | string; key: string; def: string }[];
+  return rows.map((row) => ({ owner: Number(row.owner), key: row.key, def: row.def }));
+}
+
 /** Reads the catalog of `public` (one query). */
 export async function readCatalog(db: Queryable): Promise<Catalog> {
-  const rows = (
-    isQueryRunner(db) ? await preparedOn(db) : await db.query(CATALOG_SQL, [BOOKKEEPING])
-  ) as { key: string; def: string }[];
+  return sortedCatalog(await readCatalogRows(db));
+}
+
+/** The rows as a catalog, keys in order. */
+export function sortedCatalog(rows: Iterable<{ key: string; def: string }>): Catalog {
   return new Map(
-    rows.map((row) => [row.key, row.def] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    [...rows]
+      .map((row) => [row.key, row.def] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   );
 }
 
@@ -107,15 +130,18 @@ function isQueryRunner(db: Queryable): db is QueryRunner {
 
 /**
  * On a runner's own connection the query is a named prepared statement: planning it costs more
- * than running it, and verify reads the catalog three times per migration on one runner.
+ * than running it, and verify reads the catalog twice per migration on one runner.
  */
-async function preparedOn(runner: QueryRunner): Promise<unknown[]> {
+export async function preparedOn(
+  runner: QueryRunner,
+  values: unknown[],
+  name = "backupctl_catalog",
+  text = CATALOG_SQL,
+): Promise<unknown[]> {
   const client = (await runner.connect()) as {
     query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
   };
-  return (
-    await client.query({ name: "backupctl_catalog", text: CATALOG_SQL, values: [BOOKKEEPING] })
-  ).rows;
+  return (await client.query({ name, text, values })).rows;
 }
 
 /** One entry per line, `key: definition`, sorted. */

@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from "typeorm";
-import { type Catalog, catalogDiff, readCatalog } from "./catalog.ts";
+import { type Catalog, catalogDiff } from "./catalog.ts";
+import { CatalogTracker } from "./catalog-tracker.ts";
 import { type Checksums, type SourceMigration, sourceMigrations } from "./checksum.ts";
 import {
   applyOne,
@@ -37,7 +38,9 @@ const TOO_MANY_COLUMNS = "54011";
  * leaves the database exactly as up() left it for the next migration, whatever down() did, and
  * spends no column slots: PostgreSQL never reuses a dropped column's slot (1600 per table), so a
  * committed up, down, up would allow half the add-column migrations a real table takes. The
- * catalog is read twice per migration: after up() (the next migration's "before") and after down().
+ * catalog is read twice per migration, after up() (the next migration's "before") and after
+ * down(), each time only what changed (CatalogTracker), so the cost grows with the number of
+ * migrations, not with the number of migrations times the size of the schema.
  * Stops at a migration whose up() fails: the ones after it expect its schema.
  */
 export async function inspectMigrations(
@@ -50,7 +53,8 @@ export async function inspectMigrations(
     const migrations = sourceMigrations(dataSource, checksums).sort(
       (a, b) => a.timestamp - b.timestamp,
     );
-    let before = await readCatalog(runner);
+    const tracker = await CatalogTracker.open(runner);
+    let before = tracker.catalog;
     for (const migration of migrations) {
       const result: Inspection = {
         name: migration.name,
@@ -66,14 +70,16 @@ export async function inspectMigrations(
         result.error = `up() failed: ${reason(error)}`;
         break;
       }
-      const afterUp = await readCatalog(runner);
-      const step = { runner, dataSource, migration, checksums, before, result };
+      const afterUp = await tracker.refresh();
+      const upState = tracker.state;
+      const step = { runner, tracker, dataSource, migration, checksums, before, result };
       if (transactional(migration)) {
         await runner.startTransaction();
         try {
           await downThenUp(step);
         } finally {
           await runner.rollbackTransaction();
+          tracker.restore(upState);
         }
         before = afterUp;
         continue;
@@ -91,7 +97,7 @@ export async function inspectMigrations(
         result.error = "down() undid only part of up(); later migrations were not inspected";
         break;
       }
-      before = await readCatalog(runner);
+      before = await tracker.refresh();
     }
   } finally {
     await runner.release();
@@ -101,6 +107,7 @@ export async function inspectMigrations(
 
 interface Step {
   runner: QueryRunner;
+  tracker: CatalogTracker;
   dataSource: DataSource;
   migration: SourceMigration;
   checksums: Checksums;
@@ -114,14 +121,14 @@ interface Step {
  * failure becomes the migration's finding. Returns the catalog after down() (none if it threw).
  */
 async function downThenUp(step: Step): Promise<Catalog | undefined> {
-  const { runner, dataSource, migration, checksums, result } = step;
+  const { runner, tracker, dataSource, migration, checksums, result } = step;
   try {
     await revertOne(runner, dataSource, migration, capture(checksums, result.down));
   } catch (error) {
     result.error = `down() failed: ${reason(error)}`;
     return undefined;
   }
-  const afterDown = await readCatalog(runner);
+  const afterDown = await tracker.refresh();
   result.difference = catalogDiff(step.before, afterDown);
   result.restored = result.difference.length === 0;
   if (!result.restored) return afterDown;

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { DataSource, type MigrationInterface, type QueryRunner } from "typeorm";
 import { catalogDiff, catalogLines, readCatalog } from "../../src/migrate/catalog.ts";
+import { CatalogTracker } from "../../src/migrate/catalog-tracker.ts";
 import { inspectMigrations } from "../../src/migrate/inspect.ts";
 import { freshDatabase, openDataSource } from "../support/database.ts";
 
@@ -160,5 +161,119 @@ describe("migrate:verify judged by the catalog", () => {
       "- constraint t.CHK_status: CHECK ((status <> ''::text))",
       "+ constraint t.CHK_status: CHECK ((status = ANY (ARRAY['a'::text, 'b'::text])))",
     ]);
+  });
+});
+
+describe("the catalog tracker (verify re-reads only what a migration changed)", () => {
+  const SCHEMA = `${BASE}
+    CREATE FUNCTION "one"() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+    CREATE TABLE "child" (
+      "id" integer PRIMARY KEY,
+      "t_id" integer CONSTRAINT "FK_child_t" REFERENCES "t" ("id"),
+      "n" integer DEFAULT "one"(),
+      "c" integer DEFAULT nextval('counter')
+    );
+    CREATE TABLE "lonely" ("id" integer PRIMARY KEY, "v" text);
+    CREATE SCHEMA "elsewhere";`;
+
+  // Each step changes what some relation prints, often without touching that relation's own rows.
+  const STEPS = [
+    `ALTER TABLE "t" ADD COLUMN "extra" integer`,
+    `ALTER TABLE "t" RENAME COLUMN "id" TO "ident"`,
+    `ALTER TABLE "t" RENAME TO "t2"`,
+    `ALTER SEQUENCE "counter" RENAME TO "counter2"`,
+    `ALTER TYPE "mood" RENAME TO "feeling"`,
+    `ALTER TYPE "feeling" ADD VALUE 'great'`,
+    `ALTER FUNCTION "one"() RENAME TO "uno"`,
+    `COMMENT ON CONSTRAINT "FK_child_t" ON "child" IS 'points at t2'`,
+    `COMMENT ON INDEX "IDX_due" IS 'due soon'`,
+    `ALTER INDEX "IDX_due" RENAME TO "IDX_due_soon"`,
+    `COMMENT ON COLUMN "t2"."name" IS NULL`,
+    `CREATE OR REPLACE VIEW "v" AS SELECT "ident" AS "id", "name" FROM "t2"`,
+    `CREATE OR REPLACE VIEW "v" AS SELECT "ident" AS "id", "name" FROM "t2" WHERE "ident" > 0`,
+    `ALTER TABLE "t2" ALTER COLUMN "price" TYPE numeric(12,2)`,
+    `ALTER TABLE "t2" ALTER COLUMN "price" SET DEFAULT 1`,
+    `ALTER TABLE "t2" ALTER COLUMN "price" DROP DEFAULT`,
+    `ALTER TABLE "t2" ALTER COLUMN "name" DROP NOT NULL`,
+    `ALTER TABLE "t2" DROP CONSTRAINT "CHK_price"`,
+    `ALTER TABLE "child" DROP CONSTRAINT "FK_child_t"`,
+    `ALTER TABLE "child" ADD CONSTRAINT "FK_child_t" FOREIGN KEY ("t_id") REFERENCES "t2" ("ident")`,
+    `ALTER TABLE "t2" RENAME COLUMN "ident" TO "key"`,
+    `CREATE MATERIALIZED VIEW "mv" AS SELECT "key" FROM "t2"`,
+    `ALTER TABLE "lonely" ADD COLUMN "w" integer GENERATED ALWAYS AS (length("v")) STORED`,
+    `ALTER TABLE "lonely" SET SCHEMA "elsewhere"`,
+    `DROP MATERIALIZED VIEW "mv"; DROP VIEW "v"; DROP TABLE "child"`,
+    `CREATE TABLE "fresh" ("id" serial PRIMARY KEY, "tags" text[] NOT NULL DEFAULT '{}')`,
+  ];
+
+  async function tracked() {
+    const ds = await database();
+    await ds.query(SCHEMA);
+    const runner = ds.createQueryRunner();
+    await runner.connect();
+    return { ds, runner, tracker: await CatalogTracker.open(runner) };
+  }
+
+  test("after every kind of change it holds exactly what a full read prints", async () => {
+    const { runner, tracker } = await tracked();
+    try {
+      for (const step of STEPS) {
+        await runner.query(step);
+        const tracked = catalogLines(await tracker.refresh());
+        expect({ step, lines: tracked }).toEqual({
+          step,
+          lines: catalogLines(await readCatalog(runner)),
+        });
+      }
+    } finally {
+      await runner.release();
+    }
+  });
+
+  test("re-reads only the changed relation when nothing else prints it", async () => {
+    const { runner, tracker } = await tracked();
+    try {
+      const oid = async (name: string) =>
+        Number((await runner.query(`SELECT '"${name}"'::regclass::oid AS oid`))[0].oid);
+      await tracker.refresh();
+      expect(tracker.lastRead).toEqual([]);
+      await runner.query(`ALTER TABLE "lonely" ADD COLUMN "w" integer`);
+      await tracker.refresh();
+      // the view is always re-read (it prints what it reads); t and child are not
+      expect(new Set(tracker.lastRead as number[])).toEqual(
+        new Set([await oid("lonely"), await oid("v")]),
+      );
+      await runner.query(`ALTER TABLE "t" ADD COLUMN "w" integer`);
+      await tracker.refresh();
+      // child's foreign key prints t's name and columns
+      expect(new Set(tracker.lastRead as number[])).toEqual(
+        new Set([await oid("t"), await oid("child"), await oid("v")]),
+      );
+      await runner.query(`ALTER TYPE "mood" ADD VALUE 'great'`);
+      await tracker.refresh();
+      expect(tracker.lastRead).toBe("all");
+    } finally {
+      await runner.release();
+    }
+  });
+
+  test("after a rollback, the state saved before it is the catalog again", async () => {
+    const { runner, tracker } = await tracked();
+    try {
+      const saved = tracker.state;
+      const before = catalogLines(tracker.catalog);
+      await runner.startTransaction();
+      await runner.query(`ALTER TABLE "t" DROP COLUMN "price"; DROP TABLE "lonely"`);
+      expect(catalogLines(await tracker.refresh())).toEqual(
+        catalogLines(await readCatalog(runner)),
+      );
+      await runner.rollbackTransaction();
+      tracker.restore(saved);
+      expect(catalogLines(await tracker.refresh())).toEqual(before);
+      expect(tracker.lastRead).toEqual([]);
+      expect(before).toEqual(catalogLines(await readCatalog(runner)));
+    } finally {
+      await runner.release();
+    }
   });
 });
