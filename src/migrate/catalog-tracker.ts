@@ -1,81 +1,163 @@
 import type { QueryRunner } from "typeorm";
-import { BOOKKEEPING, type Catalog, preparedOn, readCatalogRows } from "./catalog.ts";
+import {
+  BOOKKEEPING,
+  type Catalog,
+  type CatalogPart,
+  type CatalogRow,
+  preparedOn,
+  readCatalogRows,
+} from "./catalog.ts";
 
 /**
- * Which catalog rows each relation of `public` has, summed up cheaply: for every relation, the
- * count, sum and maximum of the transaction ids (xmin) of its rows in pg_class, pg_attribute,
- * pg_attrdef, pg_constraint, pg_index, pg_rewrite, pg_sequence and pg_description. Any DDL inserts,
- * updates (a new row version, a new xmin) or deletes one of those rows, so a relation whose
- * signature is unchanged has an unchanged catalog. Owner 0 sums up what belongs to no relation:
- * types (not the row types of tables), enum labels, extensions and functions. Reading this costs
- * a fraction of printing the catalog, which is what grows with the schema.
+ * What changed in `public` since the last read, per relation, told by the catalog rows' xmin (the
+ * transaction that wrote the row): DDL inserts a row or writes a new version of it, so a row whose
+ * xmin is at or after the mark taken at the last read is new since then. Deleted rows leave no
+ * xmin: counts catch those. `age()` compares transaction ids the way PostgreSQL does, modulo
+ * wraparound. One row per relation, and one (oid 0) for what belongs to none: the names of the
+ * types and functions in `public` (column types and defaults print them) and the next mark.
  */
-const SIGNATURE_SQL = `
+const DELTA_SQL = `
 WITH rel AS (
-  SELECT c.oid, c.relkind, c.xmin FROM pg_class c
+  SELECT c.oid, c.relname, c.relkind, c.xmin FROM pg_class c
    WHERE c.relnamespace = 'public'::regnamespace AND c.relname <> ALL($1)
      AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-), owned_type AS (
-  SELECT t.oid, t.xmin FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+), mark AS (
+  SELECT age(xid($2::text::xid8)) AS horizon
+), public_type AS (
+  -- not the row types of tables nor array types: those come and go with their relation
+  SELECT t.oid, t.typname, t.xmin FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
    WHERE t.typnamespace = 'public'::regnamespace AND t.typcategory <> 'A'
      AND (t.typrelid = 0 OR c.relkind = 'c')
-), part AS (
-  SELECT r.oid AS owner, r.xmin FROM rel r
-  UNION ALL SELECT a.attrelid, a.xmin FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid
-  UNION ALL SELECT d.adrelid, d.xmin FROM rel r JOIN pg_attrdef d ON d.adrelid = r.oid
-  UNION ALL SELECT c.conrelid, c.xmin FROM rel r JOIN pg_constraint c ON c.conrelid = r.oid
-  UNION ALL SELECT i.indrelid, i.xmin FROM rel r JOIN pg_index i ON i.indrelid = r.oid
-  UNION ALL SELECT i.indrelid, ic.xmin FROM rel r JOIN pg_index i ON i.indrelid = r.oid
-                                       JOIN pg_class ic ON ic.oid = i.indexrelid
-  UNION ALL SELECT w.ev_class, w.xmin FROM rel r JOIN pg_rewrite w ON w.ev_class = r.oid
-  UNION ALL SELECT s.seqrelid, s.xmin FROM rel r JOIN pg_sequence s ON s.seqrelid = r.oid
-  UNION ALL SELECT r.oid, ds.xmin FROM rel r JOIN pg_description ds
-                                    ON ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
-  UNION ALL SELECT c.conrelid, ds.xmin FROM rel r JOIN pg_constraint c ON c.conrelid = r.oid
-              JOIN pg_description ds ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass
-  UNION ALL SELECT i.indrelid, ds.xmin FROM rel r JOIN pg_index i ON i.indrelid = r.oid
-              JOIN pg_description ds ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass
-  UNION ALL SELECT 0, t.xmin FROM owned_type t
-  UNION ALL SELECT 0, e.xmin FROM owned_type t JOIN pg_enum e ON e.enumtypid = t.oid
-  UNION ALL SELECT 0, ds.xmin FROM owned_type t
-              JOIN pg_description ds ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass
-  UNION ALL SELECT 0, x.xmin FROM pg_extension x
-  UNION ALL SELECT 0, p.xmin FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
 )
-SELECT p.owner, coalesce(r.relkind, '') AS kind,
-       count(*) || '/' || sum(p.xmin::text::int8) || '/' || max(p.xmin::text::int8) AS signature,
-       (SELECT coalesce(array_agg(DISTINCT f.confrelid), '{}') FROM pg_constraint f
-         WHERE f.conrelid = p.owner AND f.contype = 'f') AS refs
-  FROM part p LEFT JOIN rel r ON r.oid = p.owner
- GROUP BY p.owner, r.relkind`;
+SELECT r.oid, r.relname AS name, r.relkind AS kind,
+       concat_ws('/',
+         (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = r.oid),
+         (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid),
+         (SELECT count(*) FROM pg_constraint c JOIN pg_description ds
+             ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass WHERE c.conrelid = r.oid),
+         (SELECT count(*) FROM pg_index i JOIN pg_description ds
+             ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass WHERE i.indrelid = r.oid),
+         (SELECT count(*) FROM pg_description ds
+           WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = 0)
+       ) AS rest_counts,
+       (SELECT count(*) FROM pg_description ds
+         WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid > 0
+       )::int AS column_comments,
+       (age(r.xmin) <= m.horizon
+        OR EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.oid AND age(c.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                    WHERE i.indrelid = r.oid AND (age(i.xmin) <= m.horizon OR age(ic.xmin) <= m.horizon))
+        OR EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = r.oid AND age(w.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_sequence s WHERE s.seqrelid = r.oid AND age(s.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_description ds
+                    WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
+                      AND ds.objsubid = 0 AND age(ds.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_constraint c JOIN pg_description ds
+                       ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass
+                    WHERE c.conrelid = r.oid AND age(ds.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_index i JOIN pg_description ds
+                       ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass
+                    WHERE i.indrelid = r.oid AND age(ds.xmin) <= m.horizon)
+       ) IS TRUE AS rest_new,
+       ARRAY(SELECT a.attnum::int FROM pg_attribute a
+              WHERE a.attrelid = r.oid AND a.attnum > 0 AND age(a.xmin) <= m.horizon
+             UNION
+             SELECT d.adnum FROM pg_attrdef d WHERE d.adrelid = r.oid AND age(d.xmin) <= m.horizon
+             UNION
+             SELECT ds.objsubid FROM pg_description ds
+              WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
+                AND ds.objsubid > 0 AND age(ds.xmin) <= m.horizon) AS new_columns,
+       ARRAY(SELECT a.attnum::int FROM pg_attribute a
+              WHERE a.attrelid = r.oid AND a.attgenerated <> '' AND NOT a.attisdropped) AS generated,
+       ARRAY(SELECT DISTINCT c.confrelid FROM pg_constraint c
+              WHERE c.conrelid = r.oid AND c.contype = 'f') AS refs,
+       NULL AS names, NULL AS mark
+  FROM rel r, mark m
+UNION ALL
+SELECT 0, '', '',
+       concat_ws('/', (SELECT count(*) FROM pg_enum), (SELECT count(*) FROM pg_extension),
+                 (SELECT count(*) FROM public_type t JOIN pg_description ds
+                     ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass)),
+       0,
+       (EXISTS (SELECT FROM pg_enum e WHERE age(e.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM pg_extension x WHERE age(x.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM public_type t WHERE age(t.xmin) <= m.horizon)
+        OR EXISTS (SELECT FROM public_type t JOIN pg_description ds
+                       ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass
+                    WHERE age(ds.xmin) <= m.horizon)
+       ) IS TRUE,
+       '{}', '{}', '{}',
+       ARRAY(SELECT t.oid || ' type ' || t.typname FROM public_type t
+             UNION
+             -- functions something depends on (built-in ones are pinned: no pg_depend rows)
+             SELECT dep.refobjid || ' function '
+                    || (SELECT p.proname FROM pg_proc p WHERE p.oid = dep.refobjid)
+               FROM pg_depend dep WHERE dep.refclassid = 'pg_proc'::regclass),
+       coalesce(pg_current_xact_id_if_assigned(), pg_snapshot_xmax(pg_current_snapshot()))::text
+  FROM mark m`;
 
-interface Signature {
+interface DeltaRow {
+  oid: number;
+  name: string;
   kind: string;
-  signature: string;
-  /** The relations its foreign keys reference: their names and columns are printed in its keys. */
+  /** Counts of its constraints, indexes and their comments: a delete shows only here. */
+  restCounts: string;
+  columnComments: number;
+  /** A row of its own (not a column's) is new since the last read. */
+  restNew: boolean;
+  /** Columns whose row, default or comment is new since the last read. */
+  newColumns: number[];
+  /** Generated columns: their expression prints the names of other columns. */
+  generated: number[];
+  /** The relations its foreign keys reference: their names and columns are printed in its entries. */
   refs: number[];
 }
 
-/** What the tracker knows at one moment; restored after a rollback. */
+interface Relation {
+  name: string;
+  kind: string;
+  restCounts: string;
+  columnComments: number;
+  refs: number[];
+  /** Its own entries (table, constraints, indexes, view, sequence, comments). */
+  rest: ReadonlyMap<string, string>;
+  /** Each column's entries (the column and its comment), by attnum. */
+  columns: ReadonlyMap<number, ReadonlyMap<string, string>>;
+}
+
+/** What the tracker knows at one moment; restored after a rollback. Never changed in place. */
 export interface TrackedState {
-  signatures: ReadonlyMap<number, Signature>;
-  /** Each owner's catalog entries. */
-  sections: ReadonlyMap<number, ReadonlyMap<string, string>>;
+  /** Transactions from this id on wrote after the last read. */
+  mark: string;
+  /** The types and functions of `public`, "oid kind name". */
+  names: ReadonlySet<string>;
+  /** Enums and extensions, which belong to no relation, and their counts. */
+  unowned: ReadonlyMap<string, string>;
+  unownedCounts: string;
+  relations: ReadonlyMap<number, Relation>;
+}
+
+/** What to re-read of one relation. */
+interface Plan {
+  rest: boolean;
+  columns: "all" | Set<number>;
 }
 
 /**
- * The catalog of `public` on one connection, kept current by re-reading only the relations whose
- * catalog rows changed since the last read, so that reading it after each of N migrations costs
- * what the migrations changed, not N times the whole schema.
+ * The catalog of `public` on one connection that only this tracker's owner changes (a scratch
+ * database), kept current by re-reading only what changed since the last read: after an
+ * add-column migration that is one column and the table's constraints and indexes, not every
+ * column of the table, so reading it after each of N migrations grows with N, not N².
  *
- * A relation's printed entries can change without its own rows changing; those are re-read too:
- * the relations whose foreign keys reference a changed one (its name and columns are printed in
- * theirs), every view (a view prints what it reads), and everything when a type, function,
- * extension or sequence changed (column types and defaults print their names).
+ * An entry can change without its own rows changing; those are re-read too: a table's
+ * constraints and indexes and its generated columns when a column changed (they print column
+ * names), the relations whose foreign keys reference a changed one, every view (a view prints
+ * what it reads), and everything when a type, function or sequence that existed was renamed or
+ * dropped (column types and defaults print their names).
  */
 export class CatalogTracker {
-  /** What the last refresh re-read: every relation, or these (empty: nothing changed). */
-  lastRead: "all" | number[] = "all";
+  /** What the last refresh re-read: everything, or this part (empty: nothing changed). */
+  lastRead: "all" | CatalogPart = "all";
 
   private constructor(
     private readonly runner: QueryRunner,
@@ -84,7 +166,13 @@ export class CatalogTracker {
 
   /** Reads the whole catalog once. */
   static async open(runner: QueryRunner): Promise<CatalogTracker> {
-    const tracker = new CatalogTracker(runner, { signatures: new Map(), sections: new Map() });
+    const tracker = new CatalogTracker(runner, {
+      mark: "",
+      names: new Set(),
+      unowned: new Map(),
+      unownedCounts: "",
+      relations: new Map(),
+    });
     await tracker.refresh();
     return tracker;
   }
@@ -100,65 +188,156 @@ export class CatalogTracker {
 
   /** The catalog as last read (entries in no particular order: compare it, don't print it). */
   get catalog(): Catalog {
-    const entries = new Map<string, string>();
-    for (const section of this.current.sections.values())
-      for (const [key, def] of section) entries.set(key, def);
+    const done = this.built.get(this.current);
+    if (done) return done;
+    const entries = new Map(this.current.unowned);
+    for (const relation of this.current.relations.values()) {
+      for (const [key, def] of relation.rest) entries.set(key, def);
+      for (const column of relation.columns.values())
+        for (const [key, def] of column) entries.set(key, def);
+    }
+    this.built.set(this.current, entries);
     return entries;
   }
 
+  /** Each state's catalog, built once: verify asks again for the state it restored. */
+  private readonly built = new WeakMap<TrackedState, Catalog>();
+
   /** Re-reads what changed since the last read and answers with the catalog now. */
   async refresh(): Promise<Catalog> {
-    const signatures = await this.readSignatures();
-    const stale = this.staleOwners(signatures);
-    const all = stale === "all";
-    this.lastRead = all ? "all" : [...stale];
-    const sections = new Map<number, ReadonlyMap<string, string>>(all ? [] : this.current.sections);
-    for (const owner of sections.keys())
-      if (!signatures.has(owner) || (!all && stale.has(owner))) sections.delete(owner);
-    if (all || stale.size > 0) {
-      sections.delete(0); // what belongs to no relation comes back with every read
-      const fresh = new Map<number, Map<string, string>>();
-      for (const row of await readCatalogRows(this.runner, all ? undefined : [...stale])) {
-        const section = fresh.get(row.owner) ?? new Map<string, string>();
-        fresh.set(row.owner, section.set(row.key, row.def));
-      }
-      // New maps, never changed afterwards: a saved state shares the sections it did not re-read.
-      for (const [owner, section] of fresh) sections.set(owner, section);
-    }
-    this.current = { signatures, sections };
+    const { rows, unowned, names, mark } = await this.readDelta();
+    const plans = this.plan(rows, names);
+    const unownedChanged = unowned.restNew || unowned.restCounts !== this.current.unownedCounts;
+    const part: CatalogPart | undefined =
+      plans === "all"
+        ? undefined
+        : {
+            rest: [...plans].filter(([, p]) => p.rest).map(([oid]) => oid),
+            columns: [...plans].flatMap(([oid, p]) =>
+              p.columns === "all"
+                ? [[oid, 0] as [number, number]]
+                : [...p.columns].map((n) => [oid, n] as [number, number]),
+            ),
+          };
+    this.lastRead = part ?? "all";
+    const read =
+      part && part.rest.length === 0 && part.columns.length === 0 && !unownedChanged
+        ? undefined
+        : await readCatalogRows(this.runner, part);
+    this.current = {
+      mark,
+      names,
+      unowned: read ? entriesOf(read.filter((row) => row.owner === 0)) : this.current.unowned,
+      unownedCounts: unowned.restCounts,
+      relations: this.merge(rows, plans, read ?? []),
+    };
     return this.catalog;
   }
 
-  /** The owners to re-read, or "all". */
-  private staleOwners(now: ReadonlyMap<number, Signature>): Set<number> | "all" {
-    const before = this.current.signatures;
-    const changed = new Set<number>();
-    for (const owner of new Set([...before.keys(), ...now.keys()])) {
-      if (before.get(owner)?.signature !== now.get(owner)?.signature) changed.add(owner);
+  /** What to re-read of each relation, or everything. */
+  private plan(rows: DeltaRow[], names: ReadonlySet<string>): Map<number, Plan> | "all" {
+    const before = this.current.relations;
+    if (before.size === 0 && this.current.names.size === 0) return "all";
+    // A type or function renamed or dropped: entries anywhere may print its old name.
+    for (const name of this.current.names) if (!names.has(name)) return "all";
+    const plans = new Map<number, Plan>();
+    const changed = new Set([...before.keys()].filter((oid) => !rows.some((r) => r.oid === oid)));
+    for (const row of rows) {
+      const old = before.get(row.oid);
+      if (!old || old.name !== row.name || old.kind !== row.kind) {
+        if (old?.kind === "S") return "all"; // a renamed sequence: defaults print its name
+        plans.set(row.oid, { rest: true, columns: "all" });
+        changed.add(row.oid);
+        continue;
+      }
+      const columns: Plan["columns"] =
+        old.columnComments !== row.columnComments ? "all" : new Set(row.newColumns);
+      if (columns !== "all" && columns.size > 0) for (const n of row.generated) columns.add(n);
+      const columnsChanged = columns === "all" || columns.size > 0;
+      if (row.restNew || old.restCounts !== row.restCounts || columnsChanged) {
+        plans.set(row.oid, { rest: true, columns });
+        changed.add(row.oid);
+      }
     }
-    if (changed.size === 0) return changed;
-    const kindOf = (owner: number) => now.get(owner)?.kind ?? before.get(owner)?.kind;
-    if (changed.has(0) || [...changed].some((owner) => kindOf(owner) === "S")) return "all";
-    const stale = new Set([...changed].filter((owner) => now.has(owner)));
-    for (const [owner, signature] of now) {
-      if (signature.kind === "v" || signature.kind === "m") stale.add(owner);
-      if (signature.refs.some((ref) => changed.has(ref))) stale.add(owner);
+    if (changed.size === 0) return plans;
+    for (const row of rows) {
+      const printsChanged = row.refs.some((ref) => changed.has(ref));
+      if ((row.kind === "v" || row.kind === "m" || printsChanged) && !plans.has(row.oid))
+        plans.set(row.oid, { rest: true, columns: new Set() });
     }
-    return stale;
+    return plans;
   }
 
-  private async readSignatures(): Promise<Map<number, Signature>> {
-    const rows = (await preparedOn(
-      this.runner,
-      [BOOKKEEPING],
-      "backupctl_catalog_signature",
-      SIGNATURE_SQL,
-    )) as { owner: number | string; kind: string; signature: string; refs: (number | string)[] }[];
-    return new Map(
-      rows.map((row) => [
-        Number(row.owner),
-        { kind: row.kind, signature: row.signature, refs: row.refs.map(Number) },
-      ]),
-    );
+  /** The relations after a read: re-read parts replaced, the rest shared with the old state. */
+  private merge(
+    rows: DeltaRow[],
+    plans: Map<number, Plan> | "all",
+    read: CatalogRow[],
+  ): Map<number, Relation> {
+    const byOwner = new Map<number, CatalogRow[]>();
+    for (const r of read) {
+      const list = byOwner.get(r.owner);
+      if (list) list.push(r);
+      else byOwner.set(r.owner, [r]);
+    }
+    const relations = new Map<number, Relation>();
+    for (const row of rows) {
+      const old = plans === "all" ? undefined : this.current.relations.get(row.oid);
+      const plan = plans === "all" ? { rest: true, columns: "all" as const } : plans.get(row.oid);
+      const own = byOwner.get(row.oid) ?? [];
+      const columns = new Map(plan?.columns === "all" ? [] : old?.columns);
+      if (plan && plan.columns !== "all") for (const n of plan.columns) columns.delete(n);
+      // New maps only: a saved state shares the columns it did not re-read.
+      const fresh = new Map<number, Map<string, string>>();
+      for (const r of own)
+        if (r.sub > 0) fresh.set(r.sub, (fresh.get(r.sub) ?? new Map()).set(r.key, r.def));
+      for (const [n, column] of fresh) columns.set(n, column);
+      relations.set(row.oid, {
+        name: row.name,
+        kind: row.kind,
+        restCounts: row.restCounts,
+        columnComments: row.columnComments,
+        refs: row.refs,
+        rest: plan?.rest ? entriesOf(own.filter((r) => r.sub === 0)) : (old?.rest ?? new Map()),
+        columns,
+      });
+    }
+    return relations;
   }
+
+  private async readDelta(): Promise<{
+    rows: DeltaRow[];
+    unowned: DeltaRow;
+    names: Set<string>;
+    mark: string;
+  }> {
+    const raw = (await preparedOn(
+      this.runner,
+      [BOOKKEEPING, this.current.mark || null],
+      "backupctl_catalog_delta",
+      DELTA_SQL,
+    )) as Record<string, unknown>[];
+    const all = raw.map((row) => ({
+      oid: Number(row.oid),
+      name: String(row.name),
+      kind: String(row.kind),
+      restCounts: String(row.rest_counts),
+      columnComments: Number(row.column_comments),
+      restNew: row.rest_new === true,
+      newColumns: (row.new_columns as unknown[]).map(Number),
+      generated: (row.generated as unknown[]).map(Number),
+      refs: (row.refs as unknown[]).map(Number),
+    }));
+    const unowned = raw.find((row) => Number(row.oid) === 0) ?? {};
+    return {
+      rows: all.filter((row) => row.oid !== 0),
+      unowned: all.find((row) => row.oid === 0) as DeltaRow,
+      names: new Set(unowned.names as string[]),
+      mark: String(unowned.mark),
+    };
+  }
+}
+
+function entriesOf(rows: CatalogRow[]): Map<string, string> {
+  return new Map(rows.map((row) => [row.key, row.def]));
 }

@@ -184,6 +184,8 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     `ALTER SEQUENCE "counter" RENAME TO "counter2"`,
     `ALTER TYPE "mood" RENAME TO "feeling"`,
     `ALTER TYPE "feeling" ADD VALUE 'great'`,
+    `ALTER TYPE "feeling" RENAME VALUE 'ok' TO 'fine'`,
+    `ALTER TABLE "t2" ALTER COLUMN "name" SET DEFAULT 'y'`,
     `ALTER FUNCTION "one"() RENAME TO "uno"`,
     `COMMENT ON CONSTRAINT "FK_child_t" ON "child" IS 'points at t2'`,
     `COMMENT ON INDEX "IDX_due" IS 'due soon'`,
@@ -230,28 +232,51 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     }
   });
 
-  test("re-reads only the changed relation when nothing else prints it", async () => {
+  test("re-reads only what changed and what prints it", async () => {
     const { runner, tracker } = await tracked();
     try {
       const oid = async (name: string) =>
         Number((await runner.query(`SELECT '"${name}"'::regclass::oid AS oid`))[0].oid);
+      const attnum = async (table: string, column: string) =>
+        Number(
+          (
+            await runner.query(
+              `SELECT attnum FROM pg_attribute WHERE attrelid = '"${table}"'::regclass AND attname = $1`,
+              [column],
+            )
+          )[0].attnum,
+        );
+      const read = () => {
+        const last = tracker.lastRead;
+        if (last === "all") return "all";
+        return { rest: new Set(last.rest), columns: new Set(last.columns.map((c) => c.join("."))) };
+      };
       await tracker.refresh();
-      expect(tracker.lastRead).toEqual([]);
+      expect(read()).toEqual({ rest: new Set(), columns: new Set() });
       await runner.query(`ALTER TABLE "lonely" ADD COLUMN "w" integer`);
       await tracker.refresh();
-      // the view is always re-read (it prints what it reads); t and child are not
-      expect(new Set(tracker.lastRead as number[])).toEqual(
-        new Set([await oid("lonely"), await oid("v")]),
-      );
-      await runner.query(`ALTER TABLE "t" ADD COLUMN "w" integer`);
+      // the new column and the table's own entries; the view (it prints what it reads); not t
+      expect(read()).toEqual({
+        rest: new Set([await oid("lonely"), await oid("v")]),
+        columns: new Set([`${await oid("lonely")}.${await attnum("lonely", "w")}`]),
+      });
+      await runner.query(`ALTER TABLE "t" RENAME COLUMN "price" TO "cost"`);
       await tracker.refresh();
-      // child's foreign key prints t's name and columns
-      expect(new Set(tracker.lastRead as number[])).toEqual(
-        new Set([await oid("t"), await oid("child"), await oid("v")]),
-      );
-      await runner.query(`ALTER TYPE "mood" ADD VALUE 'great'`);
+      // child's foreign key prints t's columns; t's generated column prints their names
+      expect(read()).toEqual({
+        rest: new Set([await oid("t"), await oid("child"), await oid("v")]),
+        columns: new Set([
+          `${await oid("t")}.${await attnum("t", "cost")}`,
+          `${await oid("t")}.${await attnum("t", "doubled")}`,
+        ]),
+      });
+      await runner.query(`CREATE TYPE "size" AS ENUM ('s', 'm')`);
       await tracker.refresh();
-      expect(tracker.lastRead).toBe("all");
+      // a new type was printed nowhere before
+      expect(read()).not.toBe("all");
+      await runner.query(`ALTER TYPE "mood" RENAME TO "feeling"`);
+      await tracker.refresh();
+      expect(read()).toBe("all");
     } finally {
       await runner.release();
     }
@@ -270,7 +295,7 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
       await runner.rollbackTransaction();
       tracker.restore(saved);
       expect(catalogLines(await tracker.refresh())).toEqual(before);
-      expect(tracker.lastRead).toEqual([]);
+      expect(tracker.lastRead).toEqual({ rest: [], columns: [] });
       expect(before).toEqual(catalogLines(await readCatalog(runner)));
     } finally {
       await runner.release();
