@@ -4,97 +4,104 @@ import {
   type Catalog,
   type CatalogPart,
   type CatalogRow,
+  catalogSql,
   preparedOn,
+  RELATIONS_CTE,
   readCatalogRows,
 } from "./catalog.ts";
 
 /**
- * What changed in `public` since the last read, per relation, told by the catalog rows' xmin (the
- * transaction that wrote the row): DDL inserts a row or writes a new version of it, so a row whose
- * xmin is at or after the mark taken at the last read is new since then. Deleted rows leave no
- * xmin: counts catch those. `age()` compares transaction ids the way PostgreSQL does, modulo
- * wraparound. One row per relation, and one (oid 0) for what belongs to none: the names of the
- * types and functions in `public` (column types and defaults print them) and the next mark.
+ * One round trip per refresh: what changed since the last read, and the entries that likely
+ * changed with it.
+ *
+ * The catalog rows' xmin (the transaction that wrote the row) tells what changed: DDL inserts a
+ * row or writes a new version of it, so a row whose xmin is at or after the mark taken at the last
+ * read is new since then; `age()` compares transaction ids the way PostgreSQL does, modulo
+ * wraparound. Deleted rows leave no xmin: counts catch those.
+ *
+ * Rows: the catalog entries of `rest` and `wanted` (catalogSql), chosen here from what is new (a
+ * relation with a new row: its own entries, its new columns, its generated columns; then every
+ * view and every relation whose foreign keys reference it), then one row per relation (sub -1)
+ * and one for the rest (sub -2) with JSON the tracker checks that choice against. Enums and
+ * extensions, which belong to no relation, are few and always read.
  */
-const DELTA_SQL = `
-WITH rel AS (
-  SELECT c.oid, c.relname, c.relkind, c.xmin FROM pg_class c
-   WHERE c.relnamespace = 'public'::regnamespace AND c.relname <> ALL($1)
-     AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-), mark AS (
+const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
   SELECT age(xid($2::text::xid8)) AS horizon
 ), public_type AS (
   -- not the row types of tables nor array types: those come and go with their relation
   SELECT t.oid, t.typname, t.xmin FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
    WHERE t.typnamespace = 'public'::regnamespace AND t.typcategory <> 'A'
      AND (t.typrelid = 0 OR c.relkind = 'c')
-)
-SELECT r.oid, r.relname AS name, r.relkind AS kind,
-       concat_ws('/',
-         (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = r.oid),
-         (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid),
-         (SELECT count(*) FROM pg_constraint c JOIN pg_description ds
-             ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass WHERE c.conrelid = r.oid),
-         (SELECT count(*) FROM pg_index i JOIN pg_description ds
-             ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass WHERE i.indrelid = r.oid),
+), delta AS (
+  SELECT r.oid, r.relname AS name, r.relkind AS kind,
+         concat_ws('/',
+           (SELECT count(*) FROM pg_constraint c WHERE c.conrelid = r.oid),
+           (SELECT count(*) FROM pg_index i WHERE i.indrelid = r.oid),
+           (SELECT count(*) FROM pg_constraint c JOIN pg_description ds
+               ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass WHERE c.conrelid = r.oid),
+           (SELECT count(*) FROM pg_index i JOIN pg_description ds
+               ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass WHERE i.indrelid = r.oid),
+           (SELECT count(*) FROM pg_description ds
+             WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = 0)
+         ) AS rest_counts,
          (SELECT count(*) FROM pg_description ds
-           WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = 0)
-       ) AS rest_counts,
-       (SELECT count(*) FROM pg_description ds
-         WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid > 0
-       )::int AS column_comments,
-       (age(r.xmin) <= m.horizon
-        OR EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.oid AND age(c.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                    WHERE i.indrelid = r.oid AND (age(i.xmin) <= m.horizon OR age(ic.xmin) <= m.horizon))
-        OR EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = r.oid AND age(w.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_sequence s WHERE s.seqrelid = r.oid AND age(s.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_description ds
-                    WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
-                      AND ds.objsubid = 0 AND age(ds.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_constraint c JOIN pg_description ds
-                       ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass
-                    WHERE c.conrelid = r.oid AND age(ds.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_index i JOIN pg_description ds
-                       ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass
-                    WHERE i.indrelid = r.oid AND age(ds.xmin) <= m.horizon)
-       ) IS TRUE AS rest_new,
-       ARRAY(SELECT a.attnum::int FROM pg_attribute a
-              WHERE a.attrelid = r.oid AND a.attnum > 0 AND age(a.xmin) <= m.horizon
-             UNION
-             SELECT d.adnum FROM pg_attrdef d WHERE d.adrelid = r.oid AND age(d.xmin) <= m.horizon
-             UNION
-             SELECT ds.objsubid FROM pg_description ds
-              WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
-                AND ds.objsubid > 0 AND age(ds.xmin) <= m.horizon) AS new_columns,
-       ARRAY(SELECT a.attnum::int FROM pg_attribute a
-              WHERE a.attrelid = r.oid AND a.attgenerated <> '' AND NOT a.attisdropped) AS generated,
-       ARRAY(SELECT DISTINCT c.confrelid FROM pg_constraint c
-              WHERE c.conrelid = r.oid AND c.contype = 'f') AS refs,
-       NULL AS names, NULL AS mark
-  FROM rel r, mark m
+           WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid > 0
+         )::int AS column_comments,
+         (age(r.rel_xmin) <= m.horizon
+          OR EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.oid AND age(c.xmin) <= m.horizon)
+          OR EXISTS (SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                      WHERE i.indrelid = r.oid AND (age(i.xmin) <= m.horizon OR age(ic.xmin) <= m.horizon))
+          OR EXISTS (SELECT FROM pg_rewrite w WHERE w.ev_class = r.oid AND age(w.xmin) <= m.horizon)
+          OR EXISTS (SELECT FROM pg_sequence s WHERE s.seqrelid = r.oid AND age(s.xmin) <= m.horizon)
+          OR EXISTS (SELECT FROM pg_description ds
+                      WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
+                        AND ds.objsubid = 0 AND age(ds.xmin) <= m.horizon)
+          OR EXISTS (SELECT FROM pg_constraint c JOIN pg_description ds
+                         ON ds.objoid = c.oid AND ds.classoid = 'pg_constraint'::regclass
+                      WHERE c.conrelid = r.oid AND age(ds.xmin) <= m.horizon)
+          OR EXISTS (SELECT FROM pg_index i JOIN pg_description ds
+                         ON ds.objoid = i.indexrelid AND ds.classoid = 'pg_class'::regclass
+                      WHERE i.indrelid = r.oid AND age(ds.xmin) <= m.horizon)
+         ) IS TRUE AS rest_new,
+         ARRAY(SELECT a.attnum::int FROM pg_attribute a
+                WHERE a.attrelid = r.oid AND a.attnum > 0 AND age(a.xmin) <= m.horizon
+               UNION
+               SELECT d.adnum FROM pg_attrdef d WHERE d.adrelid = r.oid AND age(d.xmin) <= m.horizon
+               UNION
+               SELECT ds.objsubid FROM pg_description ds
+                WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass
+                  AND ds.objsubid > 0 AND age(ds.xmin) <= m.horizon) AS new_columns,
+         ARRAY(SELECT a.attnum::int FROM pg_attribute a
+                WHERE a.attrelid = r.oid AND a.attgenerated <> '' AND NOT a.attisdropped) AS generated,
+         ARRAY(SELECT DISTINCT c.confrelid FROM pg_constraint c
+                WHERE c.conrelid = r.oid AND c.contype = 'f') AS refs
+    FROM rel r, mark m
+), touched AS (
+  SELECT oid FROM delta WHERE rest_new OR cardinality(new_columns) > 0
+), rest AS (
+  SELECT r.* FROM rel r JOIN delta d ON d.oid = r.oid
+   WHERE r.oid IN (SELECT oid FROM touched)
+      OR (EXISTS (SELECT FROM touched)
+          AND (r.relkind IN ('v', 'm') OR d.refs && ARRAY(SELECT oid FROM touched)))
+), wanted AS (
+  SELECT d.oid AS rel, n.attnum::int2 AS attnum
+    FROM delta d, unnest(d.new_columns
+      || CASE WHEN cardinality(d.new_columns) > 0 THEN d.generated ELSE '{}' END) AS n(attnum)
+)`)}
 UNION ALL
-SELECT 0, '', '',
-       concat_ws('/', (SELECT count(*) FROM pg_enum), (SELECT count(*) FROM pg_extension),
-                 (SELECT count(*) FROM public_type t JOIN pg_description ds
-                     ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass)),
-       0,
-       (EXISTS (SELECT FROM pg_enum e WHERE age(e.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM pg_extension x WHERE age(x.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM public_type t WHERE age(t.xmin) <= m.horizon)
-        OR EXISTS (SELECT FROM public_type t JOIN pg_description ds
-                       ON ds.objoid = t.oid AND ds.classoid = 'pg_type'::regclass
-                    WHERE age(ds.xmin) <= m.horizon)
-       ) IS TRUE,
-       '{}', '{}', '{}',
-       ARRAY(SELECT t.oid || ' type ' || t.typname FROM public_type t
+SELECT d.oid, -1, NULL, row_to_json(d)::text FROM delta d
+UNION ALL
+SELECT 0, -2, NULL, json_build_object(
+  'names', ARRAY(SELECT t.oid || ' type ' || t.typname FROM public_type t
              UNION
              -- functions something depends on (built-in ones are pinned: no pg_depend rows)
              SELECT dep.refobjid || ' function '
                     || (SELECT p.proname FROM pg_proc p WHERE p.oid = dep.refobjid)
                FROM pg_depend dep WHERE dep.refclassid = 'pg_proc'::regclass),
-       coalesce(pg_current_xact_id_if_assigned(), pg_snapshot_xmax(pg_current_snapshot()))::text
-  FROM mark m`;
+  'mark', coalesce(pg_current_xact_id_if_assigned(), pg_snapshot_xmax(pg_current_snapshot()))::text,
+  'rest', ARRAY(SELECT oid FROM rest),
+  'columns', ARRAY(SELECT rel || '.' || attnum FROM wanted)
+)::text FROM mark m`;
 
 interface DeltaRow {
   oid: number;
@@ -129,11 +136,10 @@ interface Relation {
 export interface TrackedState {
   /** Transactions from this id on wrote after the last read. */
   mark: string;
-  /** The types and functions of `public`, "oid kind name". */
+  /** The types and functions column types and defaults may print, "oid kind name". */
   names: ReadonlySet<string>;
-  /** Enums and extensions, which belong to no relation, and their counts. */
+  /** Enums and extensions, which belong to no relation. */
   unowned: ReadonlyMap<string, string>;
-  unownedCounts: string;
   relations: ReadonlyMap<number, Relation>;
 }
 
@@ -142,6 +148,8 @@ interface Plan {
   rest: boolean;
   columns: "all" | Set<number>;
 }
+
+type Plans = Map<number, Plan> | "all";
 
 /**
  * The catalog of `public` on one connection that only this tracker's owner changes (a scratch
@@ -153,11 +161,18 @@ interface Plan {
  * constraints and indexes and its generated columns when a column changed (they print column
  * names), the relations whose foreign keys reference a changed one, every view (a view prints
  * what it reads), and everything when a type, function or sequence that existed was renamed or
- * dropped (column types and defaults print their names).
+ * dropped (column types and defaults print their names). One query usually does it all (the
+ * server picks what to re-read from what is new); when the tracker's own rules ask for more, a
+ * second query reads exactly that.
  */
 export class CatalogTracker {
   /** What the last refresh re-read: everything, or this part (empty: nothing changed). */
   lastRead: "all" | CatalogPart = "all";
+  /** Queries the last refresh sent: 1 when the server's choice covered what the rules ask for. */
+  lastQueries = 0;
+
+  /** Each state's catalog, built once: verify asks again for the state it restored. */
+  private readonly built = new WeakMap<TrackedState, Catalog>();
 
   private constructor(
     private readonly runner: QueryRunner,
@@ -170,7 +185,6 @@ export class CatalogTracker {
       mark: "",
       names: new Set(),
       unowned: new Map(),
-      unownedCounts: "",
       relations: new Map(),
     });
     await tracker.refresh();
@@ -200,48 +214,53 @@ export class CatalogTracker {
     return entries;
   }
 
-  /** Each state's catalog, built once: verify asks again for the state it restored. */
-  private readonly built = new WeakMap<TrackedState, Catalog>();
-
   /** Re-reads what changed since the last read and answers with the catalog now. */
   async refresh(): Promise<Catalog> {
-    const { rows, unowned, names, mark } = await this.readDelta();
-    const plans = this.plan(rows, names);
-    const unownedChanged = unowned.restNew || unowned.restCounts !== this.current.unownedCounts;
-    const part: CatalogPart | undefined =
-      plans === "all"
-        ? undefined
-        : {
-            rest: [...plans].filter(([, p]) => p.rest).map(([oid]) => oid),
-            columns: [...plans].flatMap(([oid, p]) =>
-              p.columns === "all"
-                ? [[oid, 0] as [number, number]]
-                : [...p.columns].map((n) => [oid, n] as [number, number]),
-            ),
-          };
-    this.lastRead = part ?? "all";
-    const read =
-      part && part.rest.length === 0 && part.columns.length === 0 && !unownedChanged
-        ? undefined
-        : await readCatalogRows(this.runner, part);
+    const { rows, names, mark, entries, provided } = await this.readChanges();
+    const needed = this.plan(rows, names);
+    let plans: Plans = provided;
+    let read = entries;
+    this.lastQueries = 1;
+    if (needed === "all" || !this.covers(provided, needed)) {
+      this.lastQueries = 2;
+      plans = needed;
+      read = await readCatalogRows(this.runner, needed === "all" ? undefined : partOf(needed));
+    }
+    this.lastRead = plans === "all" ? "all" : partOf(plans);
     this.current = {
       mark,
       names,
-      unowned: read ? entriesOf(read.filter((row) => row.owner === 0)) : this.current.unowned,
-      unownedCounts: unowned.restCounts,
-      relations: this.merge(rows, plans, read ?? []),
+      unowned: entriesOf(read.filter((row) => row.owner === 0)),
+      relations: this.merge(rows, plans, read),
     };
     return this.catalog;
   }
 
+  /** Whether what the server re-read includes everything the rules ask for. */
+  private covers(provided: Map<number, Plan>, needed: Map<number, Plan>): boolean {
+    for (const [oid, need] of needed) {
+      const have = provided.get(oid);
+      if (need.rest && !have?.rest) return false;
+      if (need.columns === "all") {
+        // A relation new since the last read: every column of it is new, so all were read.
+        if (this.current.relations.has(oid) || !have?.rest) return false;
+      } else {
+        for (const n of need.columns)
+          if (have?.columns === "all" || !have?.columns.has(n)) return false;
+      }
+    }
+    return true;
+  }
+
   /** What to re-read of each relation, or everything. */
-  private plan(rows: DeltaRow[], names: ReadonlySet<string>): Map<number, Plan> | "all" {
+  private plan(rows: DeltaRow[], names: ReadonlySet<string>): Plans {
     const before = this.current.relations;
-    if (before.size === 0 && this.current.names.size === 0) return "all";
+    if (!this.current.mark) return "all";
     // A type or function renamed or dropped: entries anywhere may print its old name.
     for (const name of this.current.names) if (!names.has(name)) return "all";
     const plans = new Map<number, Plan>();
-    const changed = new Set([...before.keys()].filter((oid) => !rows.some((r) => r.oid === oid)));
+    const present = new Set(rows.map((row) => row.oid));
+    const changed = new Set([...before.keys()].filter((oid) => !present.has(oid)));
     for (const row of rows) {
       const old = before.get(row.oid);
       if (!old || old.name !== row.name || old.kind !== row.kind) {
@@ -269,11 +288,7 @@ export class CatalogTracker {
   }
 
   /** The relations after a read: re-read parts replaced, the rest shared with the old state. */
-  private merge(
-    rows: DeltaRow[],
-    plans: Map<number, Plan> | "all",
-    read: CatalogRow[],
-  ): Map<number, Relation> {
+  private merge(rows: DeltaRow[], plans: Plans, read: CatalogRow[]): Map<number, Relation> {
     const byOwner = new Map<number, CatalogRow[]>();
     for (const r of read) {
       const list = byOwner.get(r.owner);
@@ -305,37 +320,66 @@ export class CatalogTracker {
     return relations;
   }
 
-  private async readDelta(): Promise<{
+  private async readChanges(): Promise<{
     rows: DeltaRow[];
-    unowned: DeltaRow;
     names: Set<string>;
     mark: string;
+    entries: CatalogRow[];
+    provided: Map<number, Plan>;
   }> {
     const raw = (await preparedOn(
       this.runner,
       [BOOKKEEPING, this.current.mark || null],
-      "backupctl_catalog_delta",
-      DELTA_SQL,
-    )) as Record<string, unknown>[];
-    const all = raw.map((row) => ({
-      oid: Number(row.oid),
-      name: String(row.name),
-      kind: String(row.kind),
-      restCounts: String(row.rest_counts),
-      columnComments: Number(row.column_comments),
-      restNew: row.rest_new === true,
-      newColumns: (row.new_columns as unknown[]).map(Number),
-      generated: (row.generated as unknown[]).map(Number),
-      refs: (row.refs as unknown[]).map(Number),
-    }));
-    const unowned = raw.find((row) => Number(row.oid) === 0) ?? {};
-    return {
-      rows: all.filter((row) => row.oid !== 0),
-      unowned: all.find((row) => row.oid === 0) as DeltaRow,
-      names: new Set(unowned.names as string[]),
-      mark: String(unowned.mark),
+      "backupctl_catalog_refresh",
+      REFRESH_SQL,
+    )) as { owner: number | string; sub: number | string; key: string; def: string }[];
+    const rows: DeltaRow[] = [];
+    const entries: CatalogRow[] = [];
+    let summary = {
+      names: [] as string[],
+      mark: "",
+      rest: [] as number[],
+      columns: [] as string[],
     };
+    for (const r of raw) {
+      const sub = Number(r.sub);
+      if (sub === -2) summary = JSON.parse(r.def);
+      else if (sub === -1) {
+        const d = JSON.parse(r.def);
+        rows.push({
+          oid: Number(d.oid),
+          name: d.name,
+          kind: d.kind,
+          restCounts: d.rest_counts,
+          columnComments: Number(d.column_comments),
+          restNew: d.rest_new === true,
+          newColumns: d.new_columns.map(Number),
+          generated: d.generated.map(Number),
+          refs: d.refs.map(Number),
+        });
+      } else entries.push({ owner: Number(r.owner), sub, key: r.key, def: r.def });
+    }
+    const provided = new Map<number, Plan>();
+    for (const oid of summary.rest) provided.set(Number(oid), { rest: true, columns: new Set() });
+    for (const pair of summary.columns) {
+      const [oid, n] = pair.split(".").map(Number) as [number, number];
+      const plan = provided.get(oid) ?? { rest: false, columns: new Set<number>() };
+      (plan.columns as Set<number>).add(n);
+      provided.set(oid, plan);
+    }
+    return { rows, names: new Set(summary.names), mark: summary.mark, entries, provided };
   }
+}
+
+function partOf(plans: Map<number, Plan>): CatalogPart {
+  return {
+    rest: [...plans].filter(([, p]) => p.rest).map(([oid]) => oid),
+    columns: [...plans].flatMap(([oid, p]) =>
+      p.columns === "all"
+        ? [[oid, 0] as [number, number]]
+        : [...p.columns].map((n) => [oid, n] as [number, number]),
+    ),
+  };
 }
 
 function entriesOf(rows: CatalogRow[]): Map<string, string> {

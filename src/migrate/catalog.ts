@@ -15,23 +15,14 @@ export const BOOKKEEPING = ["migrations", "migrations_ledger", "typeorm_metadata
  */
 export type Catalog = ReadonlyMap<string, string>;
 
-const CATALOG_SQL = `
-WITH rel AS (
-  SELECT c.oid, c.relname, c.relkind FROM pg_class c
+/** The relations of `public` the catalog describes (the bookkeeping tables, $1, left out). */
+export const RELATIONS_CTE = `rel AS (
+  SELECT c.oid, c.relname, c.relkind, c.xmin AS rel_xmin FROM pg_class c
    WHERE c.relnamespace = 'public'::regnamespace AND c.relname <> ALL($1)
      AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-), rest AS (
-  SELECT * FROM rel WHERE $2::oid[] IS NULL OR oid = ANY($2)
-), wanted AS (
-  -- the columns asked for: every column of a relation (attnum 0), or one
-  SELECT r.oid AS rel, a.attnum FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid
-   WHERE $3::oid[] IS NULL AND a.attnum > 0
-  UNION ALL
-  SELECT a.attrelid, a.attnum FROM unnest($3::oid[], $4::int2[]) AS w(rel, num)
-    JOIN pg_attribute a ON a.attrelid = w.rel AND a.attnum > 0 AND w.num = 0
-  UNION ALL
-  SELECT w.rel, w.num FROM unnest($3::oid[], $4::int2[]) AS w(rel, num) WHERE w.num > 0
-), col AS (
+)`;
+
+const ENTRIES_SQL = `col AS (
   SELECT r.oid, r.relname, r.relkind, a.* FROM wanted w JOIN rel r ON r.oid = w.rel
   JOIN pg_attribute a ON a.attrelid = w.rel AND a.attnum = w.attnum AND NOT a.attisdropped
 )
@@ -99,6 +90,29 @@ UNION ALL
 SELECT r.oid, 0, 'comment on index ' || ic.relname, ds.description
   FROM rest r JOIN pg_index i ON i.indrelid = r.oid JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_description ds ON ds.objoid = ic.oid AND ds.classoid = 'pg_class'::regclass`;
+
+/**
+ * The catalog's entries for a selection: CTEs `rel` (RELATIONS_CTE), `rest` (the relations whose own
+ * entries to read) and `wanted` (rel, attnum: the columns to read) come first.
+ * Rows: owner (relation oid, 0 for none), sub (attnum for a column's entries, else 0), key, def.
+ */
+export function catalogSql(selection: string): string {
+  return `WITH ${selection}, ${ENTRIES_SQL}`;
+}
+
+/** The whole catalog, or the part $2 (rest), $3/$4 (columns as relation, attnum; 0 = all) names. */
+const CATALOG_SQL = catalogSql(`${RELATIONS_CTE}, rest AS (
+  SELECT * FROM rel WHERE $2::oid[] IS NULL OR oid = ANY($2)
+), wanted AS (
+  -- the columns asked for: every column of a relation (attnum 0), or one
+  SELECT r.oid AS rel, a.attnum FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid
+   WHERE $3::oid[] IS NULL AND a.attnum > 0
+  UNION ALL
+  SELECT a.attrelid, a.attnum FROM unnest($3::oid[], $4::int2[]) AS w(rel, num)
+    JOIN pg_attribute a ON a.attrelid = w.rel AND a.attnum > 0 AND w.num = 0
+  UNION ALL
+  SELECT w.rel, w.num FROM unnest($3::oid[], $4::int2[]) AS w(rel, num) WHERE w.num > 0
+)`);
 
 /** Anything that runs a query and answers with its rows. */
 type Queryable =

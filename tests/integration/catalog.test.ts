@@ -232,7 +232,7 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     }
   });
 
-  test("re-reads only what changed and what prints it", async () => {
+  test("re-reads only what changed and what prints it, in one query", async () => {
     const { runner, tracker } = await tracked();
     try {
       const oid = async (name: string) =>
@@ -260,6 +260,7 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
         rest: new Set([await oid("lonely"), await oid("v")]),
         columns: new Set([`${await oid("lonely")}.${await attnum("lonely", "w")}`]),
       });
+      expect(tracker.lastQueries).toBe(1);
       await runner.query(`ALTER TABLE "t" RENAME COLUMN "price" TO "cost"`);
       await tracker.refresh();
       // child's foreign key prints t's columns; t's generated column prints their names
@@ -270,6 +271,7 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
           `${await oid("t")}.${await attnum("t", "doubled")}`,
         ]),
       });
+      expect(tracker.lastQueries).toBe(1);
       await runner.query(`CREATE TYPE "size" AS ENUM ('s', 'm')`);
       await tracker.refresh();
       // a new type was printed nowhere before
@@ -277,6 +279,7 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
       await runner.query(`ALTER TYPE "mood" RENAME TO "feeling"`);
       await tracker.refresh();
       expect(read()).toBe("all");
+      expect(tracker.lastQueries).toBe(2);
     } finally {
       await runner.release();
     }
