@@ -4,6 +4,7 @@ import { catalogDiff, catalogLines, readCatalog } from "../../src/migrate/catalo
 import { CatalogTracker } from "../../src/migrate/catalog-tracker.ts";
 import { inspectMigrations } from "../../src/migrate/inspect.ts";
 import { freshDatabase, openDataSource } from "../support/database.ts";
+import { startMatchingServer } from "../support/fake-docker-postgres.ts";
 
 const opened: DataSource[] = [];
 afterAll(async () => {
@@ -208,16 +209,16 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     `CREATE TABLE "fresh" ("id" serial PRIMARY KEY, "tags" text[] NOT NULL DEFAULT '{}')`,
   ];
 
-  async function tracked() {
-    const ds = await database();
+  async function tracked(ds?: DataSource) {
+    ds ??= await database();
     await ds.query(SCHEMA);
     const runner = ds.createQueryRunner();
     await runner.connect();
     return { ds, runner, tracker: await CatalogTracker.open(runner) };
   }
 
-  test("after every kind of change it holds exactly what a full read prints", async () => {
-    const { runner, tracker } = await tracked();
+  async function everyStepMatchesAFullRead(ds?: DataSource) {
+    const { runner, tracker } = await tracked(ds);
     try {
       for (const step of STEPS) {
         await runner.query(step);
@@ -229,6 +230,26 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
       }
     } finally {
       await runner.release();
+    }
+  }
+
+  test("after every kind of change it holds exactly what a full read prints", async () => {
+    await everyStepMatchesAFullRead();
+  });
+
+  test("the same on the field's PostgreSQL (Debian's, older than the embedded 18)", async () => {
+    const server = await startMatchingServer();
+    const { host, port, user, password, database } = server.connection();
+    const ds = new DataSource({ type: "postgres", host, port, username: user, password, database });
+    try {
+      await ds.initialize();
+      expect(
+        Number((await ds.query("SHOW server_version_num"))[0].server_version_num),
+      ).toBeLessThan(170000);
+      await everyStepMatchesAFullRead(ds);
+    } finally {
+      if (ds.isInitialized) await ds.destroy();
+      await server.stop();
     }
   });
 
