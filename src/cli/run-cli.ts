@@ -86,7 +86,10 @@ async function usageFor<T extends ArgsDef>(
   const { command } = await subCommandOf(main as unknown as CommandDef, rawArgs);
   // citty's usage renderer is typed for the base args shape; the command is the same object.
   const root = main as unknown as CommandDef;
-  return command ? renderUsage(command, root) : renderUsage(root);
+  const usage = command ? await renderUsage(command, root) : await renderUsage(root);
+  // citty pads every description to the widest one: trailing blanks a terminal cannot show.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes may follow the blanks
+  return usage.replace(/[ \t]+((?:\x1b\[[0-9;]*m)*)$/gm, "$1");
 }
 
 const passThrough = new WeakSet<object>();

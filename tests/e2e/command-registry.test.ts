@@ -17,6 +17,15 @@ test("bun run dev offers every shared migration command as migrate:<name>", asyn
   for (const name of MIGRATION_COMMAND_NAMES) expect(help.stdout).toContain(` migrate:${name} `);
 });
 
+test("help has no trailing blanks (citty pads descriptions to the widest)", async () => {
+  for (const args of [["--help"], ["migrate:run", "--help"]]) {
+    const help = await run([process.execPath, "scripts/dev.ts", ...args], { cwd: PROJECT_ROOT });
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain("--");
+    expect(help.stdout.split("\n").filter((line) => /[ \t]$/.test(line))).toEqual([]);
+  }
+});
+
 test("./manage migrate accepts exactly the migrator's commands", async () => {
   const manage = join(PROJECT_ROOT, "manage");
   const refused = await run([manage, "migrate", "no-such-command"], { cwd: PROJECT_ROOT });
