@@ -27,11 +27,6 @@ import {
  */
 const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
   SELECT age(xid($2::text::xid8)) AS horizon
-), public_type AS (
-  -- not the row types of tables nor array types: those come and go with their relation
-  SELECT t.oid, t.typname, t.xmin FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
-   WHERE t.typnamespace = 'public'::regnamespace AND t.typcategory <> 'A'
-     AND (t.typrelid = 0 OR c.relkind = 'c')
 ), delta AS (
   SELECT r.oid, r.relname AS name, r.relkind AS kind,
          concat_ws('/',
@@ -44,9 +39,10 @@ const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
            (SELECT count(*) FROM pg_description ds
              WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = 0)
          ) AS rest_counts,
-         (SELECT count(*) FROM pg_description ds
+         (SELECT coalesce(string_agg(ds.objsubid::text, ',' ORDER BY ds.objsubid), '')
+            FROM pg_description ds
            WHERE ds.objoid = r.oid AND ds.classoid = 'pg_class'::regclass AND ds.objsubid > 0
-         )::int AS column_comments,
+         ) AS column_comments,
          (age(r.rel_xmin) <= m.horizon
           OR EXISTS (SELECT FROM pg_constraint c WHERE c.conrelid = r.oid AND age(c.xmin) <= m.horizon)
           OR EXISTS (SELECT FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -76,6 +72,28 @@ const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
          ARRAY(SELECT DISTINCT c.confrelid FROM pg_constraint c
                 WHERE c.conrelid = r.oid AND c.contype = 'f') AS refs
     FROM rel r, mark m
+), tracked AS (
+  SELECT oid FROM rel
+  UNION ALL SELECT i.indexrelid FROM pg_index i JOIN rel r ON r.oid = i.indrelid
+), foreign_row AS (
+  -- What entries may print without being tracked above: types, enum labels, functions,
+  -- schemas, collations, extensions, operators, and relations outside \`rel\` (another schema's
+  -- tables, toast tables): any of it changed or gone means a full read.
+  SELECT 'type' AS cat, t.xmin FROM pg_type t
+  UNION ALL SELECT 'enum', e.xmin FROM pg_enum e
+  UNION ALL SELECT 'function', p.xmin FROM pg_proc p
+  UNION ALL SELECT 'schema', n.xmin FROM pg_namespace n
+  UNION ALL SELECT 'collation', c.xmin FROM pg_collation c
+  UNION ALL SELECT 'extension', x.xmin FROM pg_extension x
+  UNION ALL SELECT 'operator', o.xmin FROM pg_operator o
+  UNION ALL SELECT 'opclass', o.xmin FROM pg_opclass o
+  UNION ALL SELECT 'relation', c.xmin FROM pg_class c WHERE c.oid NOT IN (SELECT oid FROM tracked)
+  UNION ALL SELECT 'column', a.xmin FROM pg_attribute a WHERE a.attrelid NOT IN (SELECT oid FROM tracked)
+  UNION ALL SELECT 'default', d.xmin FROM pg_attrdef d WHERE d.adrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'constraint', c.xmin FROM pg_constraint c WHERE c.conrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'index', i.xmin FROM pg_index i WHERE i.indrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'rule', w.xmin FROM pg_rewrite w WHERE w.ev_class NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'sequence', q.xmin FROM pg_sequence q WHERE q.seqrelid NOT IN (SELECT oid FROM rel)
 ), touched AS (
   SELECT oid FROM delta WHERE rest_new OR cardinality(new_columns) > 0
 ), rest AS (
@@ -92,12 +110,9 @@ UNION ALL
 SELECT d.oid, -1, NULL, row_to_json(d)::text FROM delta d
 UNION ALL
 SELECT 0, -2, NULL, json_build_object(
-  'names', ARRAY(SELECT t.oid || ' type ' || t.typname FROM public_type t
-             UNION
-             -- functions something depends on (built-in ones are pinned: no pg_depend rows)
-             SELECT dep.refobjid || ' function '
-                    || (SELECT p.proname FROM pg_proc p WHERE p.oid = dep.refobjid)
-               FROM pg_depend dep WHERE dep.refclassid = 'pg_proc'::regclass),
+  'foreign', (SELECT string_agg(cat || ' ' || n, ', ' ORDER BY cat) FROM (
+                SELECT cat, count(*) AS n FROM foreign_row GROUP BY cat) counted),
+  'foreign_new', coalesce((SELECT bool_or(age(f.xmin) <= m.horizon) FROM foreign_row f), false),
   'mark', coalesce(pg_current_xact_id_if_assigned(), pg_snapshot_xmax(pg_current_snapshot()))::text,
   'rest', ARRAY(SELECT oid FROM rest),
   'columns', ARRAY(SELECT rel || '.' || attnum FROM wanted)
@@ -109,7 +124,8 @@ interface DeltaRow {
   kind: string;
   /** Counts of its constraints, indexes and their comments: a delete shows only here. */
   restCounts: string;
-  columnComments: number;
+  /** The columns that have a comment: a comment moved to another column keeps any count. */
+  columnComments: string;
   /** A row of its own (not a column's) is new since the last read. */
   restNew: boolean;
   /** Columns whose row, default or comment is new since the last read. */
@@ -124,7 +140,7 @@ interface Relation {
   name: string;
   kind: string;
   restCounts: string;
-  columnComments: number;
+  columnComments: string;
   refs: number[];
   /** Its own entries (table, constraints, indexes, view, sequence, comments). */
   rest: ReadonlyMap<string, string>;
@@ -136,8 +152,8 @@ interface Relation {
 export interface TrackedState {
   /** Transactions from this id on wrote after the last read. */
   mark: string;
-  /** The types and functions column types and defaults may print, "oid kind name". */
-  names: ReadonlySet<string>;
+  /** How many untracked catalog rows there were, per catalog (foreign_row). */
+  foreign: string;
   /** Enums and extensions, which belong to no relation. */
   unowned: ReadonlyMap<string, string>;
   relations: ReadonlyMap<number, Relation>;
@@ -160,8 +176,9 @@ type Plans = Map<number, Plan> | "all";
  * An entry can change without its own rows changing; those are re-read too: a table's
  * constraints and indexes and its generated columns when a column changed (they print column
  * names), the relations whose foreign keys reference a changed one, every view (a view prints
- * what it reads), and everything when a type, function or sequence that existed was renamed or
- * dropped (column types and defaults print their names). One query usually does it all (the
+ * what it reads), and everything when anything else a definition may print changed: a type, enum
+ * label, function, schema, collation, operator, a relation of another schema, or a renamed
+ * sequence. One query usually does it all (the
  * server picks what to re-read from what is new); when the tracker's own rules ask for more, a
  * second query reads exactly that.
  */
@@ -183,7 +200,7 @@ export class CatalogTracker {
   static async open(runner: QueryRunner): Promise<CatalogTracker> {
     const tracker = new CatalogTracker(runner, {
       mark: "",
-      names: new Set(),
+      foreign: "",
       unowned: new Map(),
       relations: new Map(),
     });
@@ -216,8 +233,8 @@ export class CatalogTracker {
 
   /** Re-reads what changed since the last read and answers with the catalog now. */
   async refresh(): Promise<Catalog> {
-    const { rows, names, mark, entries, provided } = await this.readChanges();
-    const needed = this.plan(rows, names);
+    const { rows, foreign, mark, entries, provided } = await this.readChanges();
+    const needed = this.plan(rows, foreign);
     let plans: Plans = provided;
     let read = entries;
     this.lastQueries = 1;
@@ -229,7 +246,7 @@ export class CatalogTracker {
     this.lastRead = plans === "all" ? "all" : partOf(plans);
     this.current = {
       mark,
-      names,
+      foreign: foreign.counts,
       unowned: entriesOf(read.filter((row) => row.owner === 0)),
       relations: this.merge(rows, plans, read),
     };
@@ -253,11 +270,11 @@ export class CatalogTracker {
   }
 
   /** What to re-read of each relation, or everything. */
-  private plan(rows: DeltaRow[], names: ReadonlySet<string>): Plans {
+  private plan(rows: DeltaRow[], foreign: { counts: string; changed: boolean }): Plans {
     const before = this.current.relations;
     if (!this.current.mark) return "all";
-    // A type or function renamed or dropped: entries anywhere may print its old name.
-    for (const name of this.current.names) if (!names.has(name)) return "all";
+    // A type, function, schema… changed or gone: entries anywhere may print its old name.
+    if (foreign.changed || foreign.counts !== this.current.foreign) return "all";
     const plans = new Map<number, Plan>();
     const present = new Set(rows.map((row) => row.oid));
     const changed = new Set([...before.keys()].filter((oid) => !present.has(oid)));
@@ -322,7 +339,7 @@ export class CatalogTracker {
 
   private async readChanges(): Promise<{
     rows: DeltaRow[];
-    names: Set<string>;
+    foreign: { counts: string; changed: boolean };
     mark: string;
     entries: CatalogRow[];
     provided: Map<number, Plan>;
@@ -336,7 +353,8 @@ export class CatalogTracker {
     const rows: DeltaRow[] = [];
     const entries: CatalogRow[] = [];
     let summary = {
-      names: [] as string[],
+      foreign: "",
+      foreign_new: false,
       mark: "",
       rest: [] as number[],
       columns: [] as string[],
@@ -351,7 +369,7 @@ export class CatalogTracker {
           name: d.name,
           kind: d.kind,
           restCounts: d.rest_counts,
-          columnComments: Number(d.column_comments),
+          columnComments: String(d.column_comments),
           restNew: d.rest_new === true,
           newColumns: d.new_columns.map(Number),
           generated: d.generated.map(Number),
@@ -367,7 +385,8 @@ export class CatalogTracker {
       (plan.columns as Set<number>).add(n);
       provided.set(oid, plan);
     }
-    return { rows, names: new Set(summary.names), mark: summary.mark, entries, provided };
+    const foreign = { counts: summary.foreign, changed: summary.foreign_new };
+    return { rows, foreign, mark: summary.mark, entries, provided };
   }
 }
 

@@ -187,9 +187,20 @@ export async function preparedOn(
 ): Promise<unknown[]> {
   const client = (await runner.connect()) as {
     query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+    connection?: { parsedStatements?: Record<string, string> };
   };
-  return (await client.query({ name, text, values })).rows;
+  try {
+    return (await client.query({ name, text, values })).rows;
+  } catch (error) {
+    // A migration ran DEALLOCATE ALL or DISCARD ALL: pg still believes the statement exists.
+    if ((error as { code?: string }).code !== INVALID_STATEMENT_NAME) throw error;
+    delete client.connection?.parsedStatements?.[name];
+    return (await client.query({ name, text, values })).rows;
+  }
 }
+
+/** SQLSTATE 26000: no prepared statement of that name. */
+const INVALID_STATEMENT_NAME = "26000";
 
 /** One entry per line, `key: definition`, sorted. */
 export function catalogLines(catalog: Catalog): string[] {
