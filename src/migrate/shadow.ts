@@ -29,6 +29,8 @@ function pgClient(base: PostgresDataSourceOptions, database: string): pg.Client 
     password: typeof base.password === "string" ? base.password : undefined,
     database,
     application_name: "backupctl-shadow",
+    // the TLS the user asked for (sslmode): the shadow and scratch databases are on the same server
+    ssl: base.ssl as pg.ClientConfig["ssl"],
   });
 }
 

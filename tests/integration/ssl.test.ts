@@ -246,6 +246,19 @@ describe("SSL, against a server that refuses plaintext", () => {
     }
   });
 
+  test("verify, check and generate --check reach their scratch and shadow databases over SSL too", async () => {
+    const project = await projectCopy();
+    const env = { DATABASE_URL: url("sslmode=require"), NODE_ENV: "development" };
+    for (const args of [["migrate:verify"], ["migrate:generate", "--check"], ["migrate:check"]]) {
+      const result = await run([process.execPath, "run", "dev", ...args], { cwd: project, env });
+      expect({ args, stderr: result.stderr, exitCode: result.exitCode }).toEqual({
+        args,
+        stderr: expect.not.stringContaining("error"),
+        exitCode: 0,
+      });
+    }
+  }, 120_000);
+
   test("the compiled migrator: show, run and show again over verify-full; a wrong CA is exit 3", async () => {
     const binary = await buildMigrator();
     const env = {
