@@ -14,7 +14,9 @@ import {
   defaultApplier,
   ensureLedger,
   forget,
+  forgetSql,
   forgetUnrecorded,
+  LEDGER_TABLE,
   type LedgerEntry,
   readLedger,
   recordApplied,
@@ -279,9 +281,11 @@ async function reconcileLedger(
   const unfinished = [...ledger.values()].filter((entry) => entry.unfinished);
   if (unfinished.length > 0 && !options.resolving) {
     const [first] = unfinished as [LedgerEntry];
+    const from = bySource.get(first.name);
+    const why = from && transactional(from) ? "ended its own transaction" : "transaction = false";
     throw new MigrateError(
       "migrationFailed",
-      `${first.name} (transaction = false) started${first.appliedAt ? ` at ${first.appliedAt.toISOString()}` : ""}${first.appliedBy ? ` on ${first.appliedBy}` : ""} and did not finish; what it did is kept, so it is not run again by itself: check its effects, then record it with migrate:resolve --applied ${first.name} (it did its work) or --rolled-back ${first.name} (undone, to run again)`,
+      `${first.name} (${why}) started${first.appliedAt ? ` at ${first.appliedAt.toISOString()}` : ""}${first.appliedBy ? ` on ${first.appliedBy}` : ""} and did not finish; what it did is kept, so it is not run again by itself: check its effects, then record it with migrate:resolve --applied ${first.name} (it did its work) or --rolled-back ${first.name} (undone, to run again)`,
     );
   }
   if (changed.length > 0) {
@@ -389,14 +393,25 @@ async function inTransaction(
 ): Promise<void> {
   const own = transactional(migration) || runner.isTransactionActive;
   forgetLoadedTables(runner);
-  let claimed: boolean | undefined;
+  let started: Started = { claimed: undefined, xid: undefined };
   try {
-    if (own) claimed = await begin(runner, claim);
-    const closing = await work(claimed);
-    if (own) await commit(runner, closing);
+    if (own) started = await begin(runner, claim);
+    const closing = await work(started.claimed);
+    if (own) await commit(runner, closing, started.xid);
     else if (closing) await runner.query(closing(await literalOf(runner)));
   } catch (error) {
-    if (own) await runner.rollbackTransaction().catch(() => undefined);
+    if (own) {
+      await runner.rollbackTransaction().catch(() => undefined);
+      // Its own COMMIT (SQL pasted from a psql script) made part of it permanent: the claim,
+      // marked unfinished, was committed with it. Not rolled back, whatever TypeORM believes.
+      if (await leftUnfinished(runner, migration.name)) {
+        throw new MigrateError(
+          "migrationFailed",
+          `${what} ended its transaction itself (COMMIT or ROLLBACK in its SQL), so it could not be rolled back: ${firstLine(error)}. What it did before that is kept and it is recorded as unfinished: check its effects, then record it with migrate:resolve --applied or --rolled-back`,
+          { cause: error },
+        );
+      }
+    }
     if (!own && !(error instanceof MigrateError && error.kind === "lock")) {
       // Nothing to roll back: say so, whatever stopped it (a failure, a signal, the gate).
       const reason = error instanceof MigrateError ? error.message : firstLine(error);
@@ -428,19 +443,20 @@ export async function applyOne(
   const table = migrationsTable(dataSource);
   const applier = options.applier ?? defaultApplier();
   // Defence in depth behind the lock: claim the migration before up(), in its transaction.
-  const claim = (literal: (value: string) => string, unfinished = false) =>
+  // Marked unfinished until completeAppliedSql, in the same transaction: only a migration that
+  // ends its transaction itself (or runs outside one) can leave the mark committed.
+  const claim = (literal: (value: string) => string) =>
     claimForApplySql(
       { ...migration, checksum: migration.checksum ?? null, applier },
       table,
       literal,
-      unfinished,
+      true,
     );
   const work = async (claimed: boolean | undefined) => {
     // Outside a transaction (transaction = false) the claim is committed before up() runs and
     // marks the migration unfinished until it completes: one stopped half-way is never run again
     // by itself (the next run refuses until migrate:resolve says what became of it).
-    const ok =
-      claimed ?? (await claimOutsideTransaction(runner, (literal) => claim(literal, true)));
+    const ok = claimed ?? (await claimOutsideTransaction(runner, claim));
     if (!ok) throw alreadyDone(migration.name, "applied");
     await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
@@ -451,30 +467,64 @@ export async function applyOne(
   return { name: migration.name, durationMs };
 }
 
+/** What starting a migration's transaction found: the claim's answer and the transaction id. */
+interface Started {
+  /** The claim inserted its row (undefined: nothing claimed). */
+  claimed: boolean | undefined;
+  /** The transaction's id, to tell at COMMIT that the migration did not leave it. */
+  xid: string | undefined;
+}
+
+const CURRENT_XID = "SELECT pg_current_xact_id()::text AS xid";
+
 /**
- * Starts the transaction; with a claim, in the same round trip as TypeORM's START TRANSACTION
- * (two statements in one simple-protocol query, on the session's own pg client): the defence
- * behind the lock costs no extra round trip. Nested (a dry run's savepoint) or with an isolation
- * level set: a query of its own.
+ * Starts the transaction; with the claim and the transaction id in the same round trip as
+ * TypeORM's START TRANSACTION (statements in one simple-protocol query, on the session's own pg
+ * client): the defence behind the lock costs no extra round trip. Nested (a dry run's savepoint)
+ * or with an isolation level set: queries of their own.
  */
-async function begin(runner: QueryRunner, claim?: LiteralStatement): Promise<boolean | undefined> {
-  if (!claim) {
-    await runner.startTransaction();
-    return undefined;
-  }
-  const sql = claim(await literalOf(runner));
+async function begin(runner: QueryRunner, claim?: LiteralStatement): Promise<Started> {
+  const sql = claim?.(await literalOf(runner));
   // TypeORM sends SET TRANSACTION ISOLATION LEVEL after START, which must precede any query.
   const isolated = Boolean(
     (runner.connection.options as { isolationLevel?: string }).isolationLevel,
   );
   if (runner.isTransactionActive || isolated) {
     await runner.startTransaction();
-    return ((await runner.query(sql)) as unknown[]).length === 1;
+    const claimed = sql ? ((await runner.query(sql)) as unknown[]).length === 1 : undefined;
+    const [row] = (await runner.query(CURRENT_XID)) as { xid: string }[];
+    return { claimed, xid: row?.xid };
   }
-  const results = await joined(runner, "START TRANSACTION", `START TRANSACTION; ${sql}`, () =>
+  const statements = ["START TRANSACTION", ...(sql ? [sql] : []), CURRENT_XID];
+  const results = await joined(runner, "START TRANSACTION", statements.join("; "), () =>
     runner.startTransaction(),
   );
-  return results[1]?.rowCount === 1;
+  return {
+    claimed: sql ? results[1]?.rowCount === 1 : undefined,
+    xid: (results.at(-1)?.rows[0] as { xid?: string } | undefined)?.xid,
+  };
+}
+
+/**
+ * Raises unless the session is still in the transaction `xid`: a migration whose SQL ran COMMIT
+ * (or ROLLBACK, or BEGIN after them) left it, and what it did before is already permanent.
+ */
+function stillInTransaction(xid: string | undefined): string {
+  if (!xid || !/^\d+$/.test(xid)) return "";
+  return `DO $$ BEGIN IF pg_current_xact_id_if_assigned() IS DISTINCT FROM '${xid}'::xid8 THEN RAISE EXCEPTION 'the migration ended its transaction itself'; END IF; END $$; `;
+}
+
+/** Whether the migration's ledger row is committed as unfinished (after a rollback). */
+async function leftUnfinished(runner: QueryRunner, name: string): Promise<boolean> {
+  try {
+    const rows = (await runner.query(
+      `SELECT 1 FROM "${LEDGER_TABLE}" WHERE "name" = $1 AND "unfinished"`,
+      [name],
+    )) as unknown[];
+    return rows.length > 0;
+  } catch {
+    return false; // the session is gone: what the next run finds in the ledger decides
+  }
 }
 
 /**
@@ -510,16 +560,20 @@ async function joined(
  * with the claim): recording a migration costs no round trip of its own. If the statement fails,
  * the COMMIT after it in the same query is not run and the transaction is rolled back as usual.
  */
-async function commit(runner: QueryRunner, closing?: LiteralStatement): Promise<void> {
-  if (!closing) return runner.commitTransaction();
-  const sql = closing(await literalOf(runner));
+async function commit(
+  runner: QueryRunner,
+  closing: LiteralStatement | undefined,
+  xid: string | undefined,
+): Promise<void> {
+  const sql = `${stillInTransaction(xid)}${closing ? `${closing(await literalOf(runner))}; ` : ""}`;
   const nested = (runner as unknown as { transactionDepth: number }).transactionDepth > 1;
+  if (!sql) return runner.commitTransaction();
   if (nested) {
-    // A dry run's savepoint: RELEASE is not COMMIT, so the statement goes on its own.
+    // A dry run's savepoint: RELEASE is not COMMIT, so the statements go on their own.
     await runner.query(sql);
     return runner.commitTransaction();
   }
-  await joined(runner, "COMMIT", `${sql}; COMMIT`, () => runner.commitTransaction());
+  await joined(runner, "COMMIT", `${sql}COMMIT`, () => runner.commitTransaction());
 }
 
 /** pg's literal escaping on the runner's own connection (its standard_conforming_strings). */
@@ -591,12 +645,11 @@ export async function revertOne(
     // Defence in depth behind the lock: its rows go first, so a second reverter finds none.
     // Outside a transaction the claim is committed first and leaves the migration unfinished
     // until down() completes, as when applying.
-    const transactional = runner.isTransactionActive;
-    const claimed = await claimForRevert(runner, migration.name, table, !transactional);
+    // In a transaction too: only a down() that ends the transaction itself leaves it committed.
+    const claimed = await claimForRevert(runner, migration.name, table, true);
     if (!claimed) throw alreadyDone(migration.name, "reverted");
     await guarded(runner, migration, "down", options, () => migration.instance.down(runner));
-    if (!transactional) await forget(runner, migration.name);
-    return undefined;
+    return (literal: (value: string) => string) => forgetSql(migration.name, literal);
   });
 }
 

@@ -129,6 +129,11 @@ export async function forget(runner: Queryable, name: string): Promise<void> {
   await runner.query(`DELETE FROM "${LEDGER_TABLE}" WHERE "name" = $1`, [name]);
 }
 
+/** forget() as a literal statement, to share COMMIT's round trip when a revert completes. */
+export function forgetSql(name: string, literal: (value: string) => string): string {
+  return `DELETE FROM "${LEDGER_TABLE}" WHERE "name" = ${literal(name)}`;
+}
+
 /**
  * The statement that claims a migration for applying, first thing in its transaction: the ledger
  * row's primary key makes a second claimer wait for the first to commit and then insert nothing

@@ -392,3 +392,96 @@ test("a migration without down() (the guide's data-migration template) is refuse
   expect(failed.message).not.toContain("is not a function");
   expect(await query(db, "SELECT count(*)::int AS n FROM migrations")).toEqual([{ n: 2 }]);
 });
+
+/** SQL pasted from a psql script: its own BEGIN … COMMIT ends the migration's transaction. */
+class PsqlScript1800000000001 implements MigrationInterface {
+  name = "PsqlScript1800000000001";
+  async up(q: QueryRunner) {
+    await q.query(`BEGIN; INSERT INTO "effects" VALUES ('psql script'); COMMIT;`);
+    await q.query("SELECT 1 / (SELECT count(*) FROM effects WHERE note = 'fixed')");
+  }
+  async down(q: QueryRunner) {
+    await q.query(`DELETE FROM "effects" WHERE "note" = 'psql script'`);
+  }
+}
+
+describe("a migration that ends its transaction itself (COMMIT in its SQL)", () => {
+  const scripted = async () => {
+    const db = await freshDatabase();
+    const ds = await dataSource(db, [CreateEffects1800000000000, PsqlScript1800000000001]);
+    const effects = async () =>
+      (await query(db, `SELECT count(*)::int AS n FROM effects WHERE note = 'psql script'`))[0];
+    return { db, ds, effects };
+  };
+
+  test("failing after its COMMIT: not reported as rolled back, recorded unfinished, never run twice", async () => {
+    const { db, ds, effects } = await scripted();
+    const failed = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(failed).toMatchObject({ kind: "migrationFailed" });
+    expect(failed.message).toContain("ended its transaction itself");
+    expect(failed.message).toContain("recorded as unfinished");
+    expect(failed.message).not.toContain("was rolled back");
+    expect(await effects()).toEqual({ n: 1 });
+    await query(db, `INSERT INTO effects VALUES ('fixed')`);
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused.message).toContain("PsqlScript1800000000001 (ended its own transaction)");
+    expect(await effects()).toEqual({ n: 1 });
+    await resolveMigration(ds, { applied: "PsqlScript1800000000001" });
+    expect((await runMigrations(ds)).applied).toEqual([]);
+    expect(await effects()).toEqual({ n: 1 });
+  });
+
+  test("succeeding after its COMMIT: caught at COMMIT, recorded unfinished rather than applied", async () => {
+    const db = await freshDatabase();
+    await query(
+      db,
+      `CREATE TABLE effects (note text NOT NULL); INSERT INTO effects VALUES ('fixed')`,
+    );
+    class CreateIfMissing1800000000000 extends CreateEffects1800000000000 {
+      override async up(q: QueryRunner) {
+        await q.query(`CREATE TABLE IF NOT EXISTS "effects" ("note" text NOT NULL)`);
+      }
+    }
+    const ds = await dataSource(db, [CreateIfMissing1800000000000, PsqlScript1800000000001]);
+    const failed = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(failed).toMatchObject({ kind: "migrationFailed" });
+    expect(failed.message).toContain("ended its transaction itself");
+    expect(
+      await query(db, `SELECT count(*)::int AS n FROM effects WHERE note = 'psql script'`),
+    ).toEqual([{ n: 1 }]);
+    const shown = (await migrationStatus(ds)).find((m) => m.name.startsWith("PsqlScript"));
+    expect(shown).toMatchObject({ applied: false, unfinished: true });
+  });
+
+  test("in a dry run: reported, not claimed as 'nothing was applied'", async () => {
+    const { ds, effects } = await scripted();
+    const failed = (await runMigrations(ds, { dryRun: true }).catch(
+      (e: unknown) => e,
+    )) as MigrateError;
+    expect(failed).toBeInstanceOf(MigrateError);
+    expect(failed.message).toContain("ended its transaction itself");
+    expect(await effects()).toEqual({ n: 1 });
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused.message).toContain("did not finish");
+    expect(await effects()).toEqual({ n: 1 });
+  });
+
+  test("a revert whose down() commits itself and then fails is unfinished, not 'rolled back'", async () => {
+    const db = await freshDatabase();
+    class CommitsInDown1800000000001 extends PsqlScript1800000000001 {
+      override async up(q: QueryRunner) {
+        await q.query(`INSERT INTO "effects" VALUES ('psql script')`);
+      }
+      override async down(q: QueryRunner) {
+        await q.query(`BEGIN; DELETE FROM "effects" WHERE "note" = 'psql script'; COMMIT;`);
+        await q.query("SELECT 1 / 0");
+      }
+    }
+    const ds = await dataSource(db, [CreateEffects1800000000000, CommitsInDown1800000000001]);
+    await runMigrations(ds);
+    const failed = (await revertMigrations(ds, 1).catch((e: unknown) => e)) as MigrateError;
+    expect(failed.message).toContain("ended its transaction itself");
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused.message).toContain("did not finish");
+  });
+});
