@@ -1,7 +1,8 @@
 /**
  * The data-loss gate: every statement a migration sends is classified before it is sent. A
  * statement that can lose data (DROP TABLE, DROP COLUMN, TRUNCATE, DELETE or UPDATE without WHERE,
- * a column type change that rewrites or narrows, DROP SCHEMA, DROP TYPE) is asked of the database
+ * a column type change that rewrites or narrows, DROP SCHEMA, DROP TYPE or DOMAIN, DROP EXTENSION or
+ * COLLATION … CASCADE, TRUNCATE … CASCADE and the tables it reaches) is asked of the database
  * whether it would here: a table with rows, a column with values, a type in use. Like Prisma's
  * `--accept-data-loss`, an empty table loses nothing, so a fresh database is never refused.
  *
@@ -14,7 +15,9 @@ import type { Queryable } from "./ledger.ts";
 
 const IDENT = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const QUALIFIED = String.raw`${IDENT}(?:\s*\.\s*${IDENT})?`;
-const LIST = String.raw`${QUALIFIED}(?:\s*,\s*${QUALIFIED})*`;
+/** `t*` (the table and its children, PostgreSQL's old spelling) reads as `t`. */
+const STAR = String.raw`(?:\s*\*)?`;
+const LIST = String.raw`${QUALIFIED}${STAR}(?:\s*,\s*${QUALIFIED}${STAR})*`;
 
 /** A migration's reviewed data loss, per direction: `allowDataLoss = { down: "why" }`. */
 export interface DataLossReview {
@@ -109,11 +112,17 @@ const CANDIDATE =
 const SHAPE = {
   dropTable: new RegExp(`^drop table (?:if exists )?(${LIST})`, "i"),
   truncate: new RegExp(`^truncate (?:table )?(?:only )?(${LIST})`, "i"),
-  delete: new RegExp(`^delete from (?:only )?(${QUALIFIED})`, "i"),
-  update: new RegExp(`^update (?:only )?(${QUALIFIED})`, "i"),
-  alterTable: new RegExp(`^alter table (?:if exists )?(?:only )?(${QUALIFIED}) (.*)$`, "i"),
+  delete: new RegExp(`^delete from (?:only )?(${QUALIFIED})${STAR}`, "i"),
+  update: new RegExp(`^update (?:only )?(${QUALIFIED})${STAR}`, "i"),
+  alterTable: new RegExp(`^alter table (?:if exists )?(?:only )?(${QUALIFIED})${STAR} (.*)$`, "i"),
   dropSchema: new RegExp(`^drop schema (?:if exists )?(${LIST})`, "i"),
-  dropType: new RegExp(`^drop type (?:if exists )?(${LIST})`, "i"),
+  /** A domain is a type: its columns go with it (CASCADE). */
+  dropType: new RegExp(`^drop (?:type|domain) (?:if exists )?(${LIST})`, "i"),
+  /** With CASCADE, the columns of its types (extension) or collation go too. */
+  dropCascading: new RegExp(
+    `^drop (extension|collation) (?:if exists )?(${LIST}).* cascade\\b`,
+    "i",
+  ),
   dropColumn: new RegExp(`^drop (?:column )?(?:if exists )?(${IDENT})(?: |$)`, "i"),
   retype: new RegExp(
     `^alter (?:column )?(${IDENT}) (?:set data )?type (.+?)(?: collate \\S+)?(?: using (.*))?$`,
@@ -163,7 +172,8 @@ function filters(statement: string): boolean {
   let flat = statement;
   for (let i = 0; i < 10 && /\([^()]*\)/.test(flat); i++) flat = flat.replace(/\([^()]*\)/g, " ");
   const where = /\bwhere\b(.*)$/i.exec(flat)?.[1]?.trim() ?? "";
-  return where !== "" && !/^(?:true|1 ?= ?1|'t'|not false)$/i.test(where);
+  // String literals are emptied before this ('t' reads as ''): a bare literal may be true.
+  return where !== "" && !/^(?:true|1 ?= ?1|''|not false)(?: ?:: ?bool(?:ean)?)?$/i.test(where);
 }
 
 async function classify(s: string, db: Queryable, renamed: Renames): Promise<string | undefined> {
@@ -187,6 +197,10 @@ async function classify(s: string, db: Queryable, renamed: Renames): Promise<str
     const listed = shape.exec(s)?.[1];
     if (listed === undefined) continue;
     const tables = split(listed).map((t) => original(renamed, t));
+    if (shape === SHAPE.truncate && /\bcascade\b/i.test(s)) {
+      // CASCADE empties every table whose foreign keys reach these, however deep.
+      for (const t of tables) tables.push(...(await referencing(t, db)));
+    }
     return firstWithRows(tables, db, (t) => `${verb} table ${t}, which has rows`);
   }
   let m = SHAPE.delete.exec(s);
@@ -219,7 +233,31 @@ async function classify(s: string, db: Queryable, renamed: Renames): Promise<str
       if (await yes(db, TYPE_IN_USE, [type])) return `drops type ${type}, which a column uses`;
     }
   }
+  m = SHAPE.dropCascading.exec(s);
+  if (m) {
+    const kind = (m[1] as string).toLowerCase();
+    for (const name of split(m[2])) {
+      if (
+        await yes(db, kind === "extension" ? EXTENSION_IN_USE : COLLATION_IN_USE, [unquote(name)])
+      )
+        return `drops ${kind} ${name} with CASCADE, which drops the columns that use it`;
+    }
+  }
   return undefined;
+}
+
+/** Tables whose foreign keys reach `table`, directly or through others (TRUNCATE … CASCADE). */
+async function referencing(table: string, db: Queryable): Promise<string[]> {
+  const rows = (await db.query(
+    `WITH RECURSIVE reached(oid) AS (
+       SELECT to_regclass($1)::oid
+       UNION
+       SELECT c.conrelid FROM pg_constraint c JOIN reached r ON c.confrelid = r.oid
+        WHERE c.contype = 'f')
+     SELECT r.oid::regclass::text AS "name" FROM reached r WHERE r.oid <> to_regclass($1)::oid`,
+    [table],
+  )) as { name: string }[];
+  return rows.map((row) => row.name);
 }
 
 async function alterTable(named: string, actions: string, db: Queryable, renamed: Renames) {
@@ -338,6 +376,18 @@ const SCHEMA_HAS_TABLES = `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_names
 const TYPE_IN_USE = `SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                       WHERE a.atttypid = to_regtype($1) AND NOT a.attisdropped AND a.attnum > 0
                         AND c.relkind IN ('r', 'p', 'm')) AS "yes"`;
+
+const EXTENSION_IN_USE = `SELECT EXISTS (
+  SELECT 1 FROM pg_depend d JOIN pg_attribute a ON a.atttypid = d.objid
+    JOIN pg_class c ON c.oid = a.attrelid
+   WHERE d.classid = 'pg_type'::regclass AND d.refclassid = 'pg_extension'::regclass
+     AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = $1)
+     AND NOT a.attisdropped AND a.attnum > 0 AND c.relkind IN ('r', 'p', 'm')) AS "yes"`;
+const COLLATION_IN_USE = `SELECT EXISTS (
+  SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_collation co ON co.oid = a.attcollation
+   WHERE co.collname = $1 AND NOT a.attisdropped AND a.attnum > 0
+     AND c.relkind IN ('r', 'p', 'm')) AS "yes"`;
 
 async function firstWithRows(
   tables: string[],

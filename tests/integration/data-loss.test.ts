@@ -121,6 +121,30 @@ describe("the statements that lose data, asked of the database", () => {
         expect.stringContaining(said) as unknown as string,
       ]);
     }
+    // More ways around, from the second adversary review.
+    await client.query(`CREATE TABLE parent (id int PRIMARY KEY);
+      CREATE TABLE kid (parent_id int REFERENCES parent (id), note text);
+      INSERT INTO kid VALUES (NULL, 'kept');
+      CREATE DOMAIN short_text AS varchar(10); CREATE COLLATION mycoll FROM "C";
+      CREATE EXTENSION citext;
+      CREATE TABLE typed (note short_text, sorted text COLLATE mycoll, folded citext);
+      INSERT INTO typed VALUES ('x', 'y', 'z')`);
+    for (const [sql, said] of [
+      [`TRUNCATE parent CASCADE`, "empties table kid, which has rows"],
+      [`ALTER TABLE "Filled"* DROP COLUMN "note"`, `drops column "note"`],
+      [`DELETE FROM "Filled" *`, `deletes every row of "Filled"`],
+      [`DROP DOMAIN short_text CASCADE`, "drops type short_text, which a column uses"],
+      [`DROP COLLATION mycoll CASCADE`, "drops collation mycoll with CASCADE"],
+      [`DROP EXTENSION citext CASCADE`, "drops extension citext with CASCADE"],
+      [`DELETE FROM "Filled" WHERE 't'`, `deletes every row of "Filled"`],
+      [`DELETE FROM "Filled" WHERE true::boolean`, `deletes every row of "Filled"`],
+    ] as const) {
+      expect([sql, await loss(sql)]).toEqual([
+        sql,
+        expect.stringContaining(said) as unknown as string,
+      ]);
+    }
+    expect(await loss(`TRUNCATE parent`)).toBeUndefined(); // fails on its own: kid references it
     // Several statements in one call: each is looked at.
     expect(await loss(`SELECT 1; DROP TABLE "Filled"`)).toBe(
       `drops table "Filled", which has rows`,
