@@ -26,7 +26,13 @@ const ENTRIES_SQL = `col AS (
   SELECT r.oid, r.relname, r.relkind, a.* FROM wanted w JOIN rel r ON r.oid = w.rel
   JOIN pg_attribute a ON a.attrelid = w.rel AND a.attnum = w.attnum AND NOT a.attisdropped
 )
-SELECT r.oid AS owner, 0 AS sub, 'table ' || r.relname AS key, CASE r.relkind WHEN 'p' THEN 'partitioned' ELSE '' END AS def
+SELECT r.oid AS owner, 0 AS sub, 'table ' || r.relname AS key,
+       concat_ws(' ', CASE r.relkind WHEN 'p' THEN 'partitioned' END,
+         -- a partition: of which table, for which values (attach and detach change it)
+         (SELECT 'partition of ' || i.inhparent::regclass::text || ' '
+                 || pg_get_expr(c.relpartbound, c.oid)
+            FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
+           WHERE c.oid = r.oid AND c.relispartition)) AS def
   FROM rest r WHERE r.relkind IN ('r', 'p')
 UNION ALL
 SELECT a.oid, a.attnum, 'column ' || a.relname || '.' || a.attname,

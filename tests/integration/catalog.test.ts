@@ -95,6 +95,17 @@ describe("the catalog reader", () => {
     expect(catalogDiff(before, await readCatalog(ds))).toEqual([]);
   });
 
+  test("a partition says of which table and for which values: attach and detach show", async () => {
+    const ds = await database();
+    await ds.query(`CREATE TABLE "parted" ("k" integer) PARTITION BY LIST ("k");
+      CREATE TABLE "part1" PARTITION OF "parted" FOR VALUES IN (1)`);
+    const attached = catalogLines(await readCatalog(ds));
+    expect(attached).toContain("table parted: partitioned");
+    expect(attached).toContain("table part1: partition of parted FOR VALUES IN (1)");
+    await ds.query(`ALTER TABLE "parted" DETACH PARTITION "part1"`);
+    expect(catalogLines(await readCatalog(ds))).toContain("table part1");
+  });
+
   test("reads a large schema in one query: cost grows with the schema, not per table", async () => {
     const ds = await database();
     const tables = Array.from(
@@ -222,6 +233,9 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     `ALTER TABLE "rt" RENAME TO "rt2"`,
     `ALTER FUNCTION "uno"() SET SCHEMA "yonder"`,
     `ALTER SEQUENCE "counter2" SET SCHEMA "yonder"`,
+    `CREATE TABLE "parted" ("k" integer) PARTITION BY LIST ("k"); CREATE TABLE "part1" ("k" integer)`,
+    `ALTER TABLE "parted" ATTACH PARTITION "part1" FOR VALUES IN (1)`,
+    `ALTER TABLE "parted" DETACH PARTITION "part1"`,
     `DROP MATERIALIZED VIEW "mv"; DROP VIEW "v"; DROP TABLE "child"`,
     `CREATE TABLE "fresh" ("id" serial PRIMARY KEY, "tags" text[] NOT NULL DEFAULT '{}')`,
   ];
