@@ -4,11 +4,15 @@
  * `bun test`. Tests never skip for a missing tool: what is missing is installed from Debian
  * (as root, with apt-get), or named in one error line.
  *
- * Arguments go to `bun test` (e.g. `bun run test tests/unit`).
+ * Arguments go to `bun test` (e.g. `bun run test tests/unit`). `bun run test --update-timings`
+ * rewrites tests/timings.json, the per-file durations that make the workers start the slowest
+ * files first (a run that ends on one long file leaves the other workers idle).
  */
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
+import { join } from "node:path";
 import { EXIT_CODES } from "../src/cli/exit-codes.ts";
+import { PROJECT_ROOT } from "../src/db/paths.ts";
 import { startTestServer } from "../tests/support/test-server-handle.ts";
 
 interface Requirement {
@@ -90,6 +94,7 @@ const tests = Bun.spawn(
     "60000",
     `--parallel=${process.env.TEST_WORKERS ?? "3"}`,
     "--no-isolate",
+    `--timings=${join(PROJECT_ROOT, "tests", "timings.json")}`,
     ...process.argv.slice(2),
   ],
   // process.env explicitly: Bun.spawn's default is the environment this process started with.

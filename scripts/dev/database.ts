@@ -1,5 +1,4 @@
 import { defineCommand } from "citty";
-import { $ } from "zx";
 import { confirm, parseCount } from "../../src/cli/args.ts";
 import { CliError } from "../../src/cli/errors.ts";
 import { EXIT_CODES } from "../../src/cli/exit-codes.ts";
@@ -133,6 +132,7 @@ export const psql = allowUnknownOptions(
         );
         return;
       }
+      const { $ } = await import("zx"); // loaded only by the commands that run a program
       if ((await $({ nothrow: true, quiet: true })`command -v psql`).exitCode !== 0) {
         throw new CliError(
           "devServer",
@@ -190,6 +190,7 @@ export const logs = defineCommand({
         "no server log yet: start the dev database with `bun run dev up`",
       );
     }
+    const { $ } = await import("zx");
     await $({
       stdio: "inherit",
     })`tail -n ${lines} ${args.follow ? ["-f"] : []} ${env.embedded.logFile}`;
