@@ -1,8 +1,16 @@
-import { expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, type Mock, spyOn, test } from "bun:test";
 import { isAuditUnavailable } from "../../src/app/audit-database.ts";
 import { AppError, CliError, ConfigError, ManageError } from "../../src/cli/errors.ts";
 import { report } from "../../src/cli/run-cli.ts";
 import { MigrateError } from "../../src/migrate/errors.ts";
+
+// report() prints its one line to stderr: caught here, so the test output shows no stray errors.
+let stderr: Mock<typeof process.stderr.write>;
+beforeEach(() => {
+  stderr = spyOn(process.stderr, "write").mockImplementation(() => true);
+});
+afterEach(() => stderr.mockRestore());
+const printed = () => stderr.mock.calls.map(([chunk]) => String(chunk)).join("");
 
 test.each([
   ["engine", new MigrateError("lock", "held"), "lock", 9],
@@ -17,11 +25,13 @@ test.each([
     expect(error.kind).toBe(kind);
     expect(error.exitCode).toBe(code);
     expect(report(error, "test")).toBe(code);
+    expect(printed()).toBe(`error: ${error.message}\n`);
   },
 );
 
 test("anything that is not a CliError is a bug: exit 1", () => {
   expect(report(new TypeError("undefined is not a function"), "test")).toBe(1);
+  expect(printed()).toStartWith("error: undefined is not a function");
 });
 
 test("code that asks for the kind reads the real one, whichever CLI threw it", () => {
