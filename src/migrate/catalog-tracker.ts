@@ -78,22 +78,30 @@ const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
 ), foreign_row AS (
   -- What entries may print without being tracked above: types, enum labels, functions,
   -- schemas, collations, extensions, operators, and relations outside \`rel\` (another schema's
-  -- tables, toast tables): any of it changed or gone means a full read.
-  SELECT 'type' AS cat, t.xmin FROM pg_type t
+  -- tables, toast tables): any of it changed or gone means a full read. Only objects created
+  -- after initdb (oid 16384 and up): the built-in ones cannot be changed but by a superuser.
+  SELECT 'type' AS cat, t.xmin FROM pg_type t WHERE t.oid >= 16384
   UNION ALL SELECT 'enum', e.xmin FROM pg_enum e
-  UNION ALL SELECT 'function', p.xmin FROM pg_proc p
-  UNION ALL SELECT 'schema', n.xmin FROM pg_namespace n
-  UNION ALL SELECT 'collation', c.xmin FROM pg_collation c
+  UNION ALL SELECT 'function', p.xmin FROM pg_proc p WHERE p.oid >= 16384
+  UNION ALL SELECT 'schema', n.xmin FROM pg_namespace n WHERE n.oid >= 16384
+  UNION ALL SELECT 'collation', c.xmin FROM pg_collation c WHERE c.oid >= 16384
   UNION ALL SELECT 'extension', x.xmin FROM pg_extension x
-  UNION ALL SELECT 'operator', o.xmin FROM pg_operator o
-  UNION ALL SELECT 'opclass', o.xmin FROM pg_opclass o
-  UNION ALL SELECT 'relation', c.xmin FROM pg_class c WHERE c.oid NOT IN (SELECT oid FROM tracked)
-  UNION ALL SELECT 'column', a.xmin FROM pg_attribute a WHERE a.attrelid NOT IN (SELECT oid FROM tracked)
-  UNION ALL SELECT 'default', d.xmin FROM pg_attrdef d WHERE d.adrelid NOT IN (SELECT oid FROM rel)
-  UNION ALL SELECT 'constraint', c.xmin FROM pg_constraint c WHERE c.conrelid NOT IN (SELECT oid FROM rel)
-  UNION ALL SELECT 'index', i.xmin FROM pg_index i WHERE i.indrelid NOT IN (SELECT oid FROM rel)
-  UNION ALL SELECT 'rule', w.xmin FROM pg_rewrite w WHERE w.ev_class NOT IN (SELECT oid FROM rel)
-  UNION ALL SELECT 'sequence', q.xmin FROM pg_sequence q WHERE q.seqrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'operator', o.xmin FROM pg_operator o WHERE o.oid >= 16384
+  UNION ALL SELECT 'opclass', o.xmin FROM pg_opclass o WHERE o.oid >= 16384
+  UNION ALL SELECT 'relation', c.xmin FROM pg_class c
+             WHERE c.oid >= 16384 AND c.oid NOT IN (SELECT oid FROM tracked)
+  UNION ALL SELECT 'column', a.xmin FROM pg_attribute a
+             WHERE a.attrelid >= 16384 AND a.attrelid NOT IN (SELECT oid FROM tracked)
+  UNION ALL SELECT 'default', d.xmin FROM pg_attrdef d
+             WHERE d.oid >= 16384 AND d.adrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'constraint', c.xmin FROM pg_constraint c
+             WHERE c.oid >= 16384 AND c.conrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'index', i.xmin FROM pg_index i
+             WHERE i.indexrelid >= 16384 AND i.indrelid NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'rule', w.xmin FROM pg_rewrite w
+             WHERE w.oid >= 16384 AND w.ev_class NOT IN (SELECT oid FROM rel)
+  UNION ALL SELECT 'sequence', q.xmin FROM pg_sequence q
+             WHERE q.seqrelid >= 16384 AND q.seqrelid NOT IN (SELECT oid FROM rel)
 ), touched AS (
   SELECT oid FROM delta WHERE rest_new OR cardinality(new_columns) > 0
 ), rest AS (

@@ -383,12 +383,25 @@ export function transactional(migration: SourceMigration): boolean {
 /** A statement built from escaped literals, to send with another in one round trip. */
 type LiteralStatement = (literal: (value: string) => string) => string;
 
+/**
+ * The bookkeeping sent with COMMIT. `guards` when it records nothing unless the session is still
+ * in the migration's transaction (and says so with its row count); otherwise COMMIT is guarded
+ * by a statement of its own.
+ */
+interface ClosingStatement {
+  sql: LiteralStatement;
+  guards: boolean;
+}
+
 async function inTransaction(
   runner: QueryRunner,
   migration: SourceMigration,
   what: string,
   /** Returns the bookkeeping statement that must commit with the work, if any. */
-  work: (claimed: boolean | undefined) => Promise<LiteralStatement | undefined>,
+  work: (
+    claimed: boolean | undefined,
+    xid: string | undefined,
+  ) => Promise<ClosingStatement | undefined>,
   claim?: LiteralStatement,
 ): Promise<void> {
   const own = transactional(migration) || runner.isTransactionActive;
@@ -396,9 +409,9 @@ async function inTransaction(
   let started: Started = { claimed: undefined, xid: undefined };
   try {
     if (own) started = await begin(runner, claim);
-    const closing = await work(started.claimed);
+    const closing = await work(started.claimed, started.xid);
     if (own) await commit(runner, closing, started.xid);
-    else if (closing) await runner.query(closing(await literalOf(runner)));
+    else if (closing) await runner.query(closing.sql(await literalOf(runner)));
   } catch (error) {
     if (own) {
       await runner.rollbackTransaction().catch(() => undefined);
@@ -452,7 +465,7 @@ export async function applyOne(
       literal,
       true,
     );
-  const work = async (claimed: boolean | undefined) => {
+  const work = async (claimed: boolean | undefined, xid: string | undefined) => {
     // Outside a transaction (transaction = false) the claim is committed before up() runs and
     // marks the migration unfinished until it completes: one stopped half-way is never run again
     // by itself (the next run refuses until migrate:resolve says what became of it).
@@ -461,7 +474,10 @@ export async function applyOne(
     await guarded(runner, migration, "up", options, () => migration.instance.up(runner));
     durationMs = Math.round(performance.now() - started);
     const entry = { name: migration.name, durationMs, timestamp: migration.timestamp };
-    return (literal: (value: string) => string) => completeAppliedSql(entry, table, literal);
+    return {
+      sql: (literal: (value: string) => string) => completeAppliedSql(entry, table, literal, xid),
+      guards: xid !== undefined,
+    };
   };
   await inTransaction(runner, migration, `migration ${migration.name}`, work, claim);
   return { name: migration.name, durationMs };
@@ -562,18 +578,27 @@ async function joined(
  */
 async function commit(
   runner: QueryRunner,
-  closing: LiteralStatement | undefined,
+  closing: ClosingStatement | undefined,
   xid: string | undefined,
 ): Promise<void> {
-  const sql = `${stillInTransaction(xid)}${closing ? `${closing(await literalOf(runner))}; ` : ""}`;
+  const guard = closing?.guards ? "" : stillInTransaction(xid);
+  const sql = `${guard}${closing ? `${closing.sql(await literalOf(runner))}; ` : ""}`;
   const nested = (runner as unknown as { transactionDepth: number }).transactionDepth > 1;
   if (!sql) return runner.commitTransaction();
   if (nested) {
     // A dry run's savepoint: RELEASE is not COMMIT, so the statements go on their own.
-    await runner.query(sql);
+    const result = (await runner.query(sql, undefined, true)) as { affected?: number };
+    if (closing?.guards) recorded(result);
     return runner.commitTransaction();
   }
-  await joined(runner, "COMMIT", `${sql}COMMIT`, () => runner.commitTransaction());
+  const results = await joined(runner, "COMMIT", `${sql}COMMIT`, () => runner.commitTransaction());
+  if (closing?.guards) recorded(results.at(-2));
+}
+
+/** The guarded bookkeeping recorded nothing: the migration's SQL ended its transaction. */
+function recorded(result: { rowCount?: number | null; affected?: number } | undefined): void {
+  const rows = result?.rowCount ?? result?.affected;
+  if (rows === 0) throw new Error("the migration ended its transaction itself");
 }
 
 /** pg's literal escaping on the runner's own connection (its standard_conforming_strings). */
@@ -649,7 +674,10 @@ export async function revertOne(
     const claimed = await claimForRevert(runner, migration.name, table, true);
     if (!claimed) throw alreadyDone(migration.name, "reverted");
     await guarded(runner, migration, "down", options, () => migration.instance.down(runner));
-    return (literal: (value: string) => string) => forgetSql(migration.name, literal);
+    return {
+      sql: (literal: (value: string) => string) => forgetSql(migration.name, literal),
+      guards: false,
+    };
   });
 }
 

@@ -165,10 +165,13 @@ export function completeAppliedSql(
   entry: { name: string; durationMs: number; timestamp: number },
   migrationsTable: string,
   literal: (value: string) => string,
+  /** The transaction the claim started in: nothing is recorded from any other. */
+  xid?: string,
 ): string {
   const name = literal(entry.name);
-  return `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = ${Math.round(entry.durationMs)}, "unfinished" = false WHERE "name" = ${name})
-     INSERT INTO ${migrationsTable} ("timestamp", "name") VALUES (${Math.trunc(entry.timestamp)}, ${name})`;
+  const same = xid ? ` AND pg_current_xact_id_if_assigned() = ${literal(xid)}::xid8` : "";
+  return `WITH "ledger_row" AS (UPDATE "${LEDGER_TABLE}" SET "duration_ms" = ${Math.round(entry.durationMs)}, "unfinished" = false WHERE "name" = ${name}${same} RETURNING 1)
+     INSERT INTO ${migrationsTable} ("timestamp", "name") SELECT ${Math.trunc(entry.timestamp)}, ${name} FROM "ledger_row"`;
 }
 
 /**
