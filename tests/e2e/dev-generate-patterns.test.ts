@@ -60,12 +60,7 @@ describe("migrate:generate", () => {
 
   test("pattern: rename a column, schema-first: generated as RENAME COLUMN, rows survive up and down", async () => {
     const { cwd, db, cli } = await workspace();
-    await cli("migrate:run");
-    await query(
-      db,
-      "INSERT INTO backup_log (id, project_name, status, started_at, snapshot_mode) VALUES (gen_random_uuid(), 'p', 'success', now(), 'full')",
-    );
-    await editRecord(cwd, (s) => s.replace('name: "snapshot_mode"', 'name: "snapshot_kind"'));
+    await migratedWithARowThenRenamed(cwd, db, cli);
     const generated = await cli("migrate:generate", "RenameSnapshotModeToSnapshotKind");
     expect(generated.exitCode).toBe(0);
     const source = await Bun.file(resolve(cwd, generated.stdout.trim())).text();
@@ -107,12 +102,7 @@ describe("migrate:generate", () => {
 
   test("pattern: rename a column keeps the data (hand-written with migrate:create)", async () => {
     const { cwd, db, cli } = await workspace();
-    await cli("migrate:run");
-    await query(
-      db,
-      "INSERT INTO backup_log (id, project_name, status, started_at, snapshot_mode) VALUES (gen_random_uuid(), 'p', 'success', now(), 'full')",
-    );
-    await editRecord(cwd, (s) => s.replace('name: "snapshot_mode"', 'name: "snapshot_kind"'));
+    await migratedWithARowThenRenamed(cwd, db, cli);
     const check = await cli("migrate:generate", "--check");
     expect(check.exitCode).toBe(6);
     expect(check.stdout).toContain(
@@ -181,3 +171,17 @@ describe("migrate:generate", () => {
     expect(await columnType(db, "is_encrypted")).toBeNull();
   });
 });
+
+/** Migrated, one backup_log row with a snapshot_mode, and the record's column renamed. */
+async function migratedWithARowThenRenamed(
+  cwd: string,
+  db: Parameters<typeof query>[0],
+  cli: (...args: string[]) => Promise<unknown>,
+) {
+  await cli("migrate:run");
+  await query(
+    db,
+    "INSERT INTO backup_log (id, project_name, status, started_at, snapshot_mode) VALUES (gen_random_uuid(), 'p', 'success', now(), 'full')",
+  );
+  await editRecord(cwd, (s) => s.replace('name: "snapshot_mode"', 'name: "snapshot_kind"'));
+}
