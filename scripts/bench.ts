@@ -513,6 +513,12 @@ const main = defineCommand({
   },
   args: {
     runs: { type: "string", default: "7", description: "runs per contender for migrate:show" },
+    suite: {
+      type: "boolean",
+      default: true,
+      description:
+        "time the test suite too, the unit tier and the whole (--no-suite: skip, 3 minutes)",
+    },
     "apply-runs": {
       type: "string",
       default: "3",
@@ -795,6 +801,21 @@ const main = defineCommand({
       const size = (await stat(binary)).size;
       const peakRss = apply.rss.get("dist/migrator run") ?? 0;
       const floors = await compiledFloors(join(work, "floors"));
+
+      // 6. The test suite: the unit tier, and with --suite the whole (its own PostgreSQL).
+      out.progress(`6. the test suite (unit tier${args.suite ? ", then the whole suite" : ""})`);
+      const suiteRun = async (extra: string[]) => {
+        const timed = await timeOnce({
+          label: "test",
+          cwd: PROJECT_ROOT,
+          cmd: [process.execPath, "run", "test", ...extra],
+          env: { PATH: process.env.PATH ?? "" },
+        });
+        const counts = /(\d+) pass[\s\S]*?(\d+) fail/.exec(`${timed.stdout}${timed.stderr}`);
+        return { ms: timed.ms, passed: Number(counts?.[1] ?? 0), failed: Number(counts?.[2] ?? 0) };
+      };
+      const unitTier = await suiteRun(["tests/unit"]);
+      const wholeSuite = args.suite ? await suiteRun([]) : undefined;
       const coldStart = await measure(
         [
           { label: "dist/migrator version", cwd: work, cmd: [binary, "version"], env: {} },
@@ -870,6 +891,20 @@ const main = defineCommand({
           ok: median(check.rows[0]?.runs ?? []) < 3000,
           detail: fmt(median(check.rows[0]?.runs ?? [])),
         },
+        {
+          what: "unit tier under 5 s",
+          ok: unitTier.failed === 0 && unitTier.ms < 5000,
+          detail: `${fmt(unitTier.ms)}, ${unitTier.passed} passed, ${unitTier.failed} failed`,
+        },
+        ...(wholeSuite
+          ? [
+              {
+                what: "whole test suite under 90 s on this machine",
+                ok: wholeSuite.failed === 0 && wholeSuite.ms < 90_000,
+                detail: `${fmt(wholeSuite.ms)}, ${wholeSuite.passed} passed, ${wholeSuite.failed} failed`,
+              },
+            ]
+          : []),
       ];
 
       const startMs = startMedian("dist/migrator version");
@@ -948,6 +983,16 @@ up, down, up again), which any tool pays.
 | cold start: \`dist/migrator version\`, median of ${runs} | ${fmt(startMedian("dist/migrator version"))} |
 ${floors.map((floor) => `| ${floor.label}, median of ${runs} | ${fmt(startMedian(floor.label))} |`).join("\n")}
 | peak memory of \`dist/migrator run\` (${count} migrations) | ${(peakRss / 1024).toFixed(0)} MiB |
+
+## 6. The test suite
+
+| | wall | tests |
+| --- | ---: | ---: |
+| \`bun run test tests/unit\` (no PostgreSQL) | ${fmt(unitTier.ms)} | ${unitTier.passed} passed, ${unitTier.failed} failed |
+${wholeSuite ? `| \`bun run test\` (three workers, one throwaway PostgreSQL) | ${fmt(wholeSuite.ms)} | ${wholeSuite.passed} passed, ${wholeSuite.failed} failed |` : "| `bun run test` | not run (`--no-suite`) | |"}
+
+The whole suite is CPU-bound on two cores: its end-to-end files run the real CLIs (\`bun run dev\`,
+\`./manage\`, the compiled binaries) as a user would, dozens of times each, against a real server.
 
 ## Budgets
 
