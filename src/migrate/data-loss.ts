@@ -148,7 +148,8 @@ const SHAPE = {
  */
 export async function dataLossOf(sql: string, db: Queryable): Promise<string | undefined> {
   const renamed: Renames = new Map();
-  for (const statement of code(sql).split(";")) {
+  // Split at semicolons, not at one inside a quoted identifier (strings are already emptied).
+  for (const statement of code(sql).match(/(?:"(?:[^"]|"")*"|[^;"])+/g) ?? []) {
     if (!CANDIDATE.test(statement)) continue;
     const loss = await classify(statement.trim().replace(/\s+/g, " "), db, renamed);
     if (loss) return loss;
@@ -198,8 +199,11 @@ async function classify(s: string, db: Queryable, renamed: Renames): Promise<str
     if (listed === undefined) continue;
     const tables = split(listed).map((t) => original(renamed, t));
     if (shape === SHAPE.truncate && /\bcascade\b/i.test(s)) {
-      // CASCADE empties every table whose foreign keys reach these, however deep.
-      for (const t of tables) tables.push(...(await referencing(t, db)));
+      // CASCADE empties every table whose foreign keys reach these, however deep (cycles too).
+      for (const t of [...tables]) {
+        for (const other of await referencing(t, db))
+          if (!tables.includes(other)) tables.push(other);
+      }
     }
     return firstWithRows(tables, db, (t) => `${verb} table ${t}, which has rows`);
   }
@@ -237,9 +241,9 @@ async function classify(s: string, db: Queryable, renamed: Renames): Promise<str
   if (m) {
     const kind = (m[1] as string).toLowerCase();
     for (const name of split(m[2])) {
-      if (
-        await yes(db, kind === "extension" ? EXTENSION_IN_USE : COLLATION_IN_USE, [unquote(name)])
-      )
+      // A collation may be schema-qualified and quoted: to_regcollation reads it as written.
+      const named = kind === "extension" ? unquote(name) : name;
+      if (await yes(db, kind === "extension" ? EXTENSION_IN_USE : COLLATION_IN_USE, [named]))
         return `drops ${kind} ${name} with CASCADE, which drops the columns that use it`;
     }
   }
@@ -386,7 +390,7 @@ const EXTENSION_IN_USE = `SELECT EXISTS (
 const COLLATION_IN_USE = `SELECT EXISTS (
   SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_collation co ON co.oid = a.attcollation
-   WHERE co.collname = $1 AND NOT a.attisdropped AND a.attnum > 0
+   WHERE co.oid = to_regcollation($1) AND NOT a.attisdropped AND a.attnum > 0
      AND c.relkind IN ('r', 'p', 'm')) AS "yes"`;
 
 async function firstWithRows(
