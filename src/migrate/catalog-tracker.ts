@@ -78,8 +78,9 @@ const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
 ), foreign_row AS (
   -- What entries may print without being tracked above: types, enum labels, functions,
   -- schemas, collations, extensions, operators, and relations outside \`rel\` (another schema's
-  -- tables, toast tables): any of it changed or gone means a full read. Only objects created
-  -- after initdb (oid 16384 and up): the built-in ones cannot be changed but by a superuser.
+  -- tables, toast tables), text search configurations: any of it changed or gone means a full
+  -- read. Only objects created after initdb (oid 16384 and up): scanning the built-in ones on
+  -- every read would cost more than the read; only a superuser can rename them.
   SELECT 'type' AS cat, t.xmin FROM pg_type t WHERE t.oid >= 16384
   UNION ALL SELECT 'enum', e.xmin FROM pg_enum e
   UNION ALL SELECT 'function', p.xmin FROM pg_proc p WHERE p.oid >= 16384
@@ -88,6 +89,10 @@ const REFRESH_SQL = `${catalogSql(`${RELATIONS_CTE}, mark AS (
   UNION ALL SELECT 'extension', x.xmin FROM pg_extension x
   UNION ALL SELECT 'operator', o.xmin FROM pg_operator o WHERE o.oid >= 16384
   UNION ALL SELECT 'opclass', o.xmin FROM pg_opclass o WHERE o.oid >= 16384
+  UNION ALL SELECT 'opfamily', o.xmin FROM pg_opfamily o WHERE o.oid >= 16384
+  UNION ALL SELECT 'access method', a.xmin FROM pg_am a WHERE a.oid >= 16384
+  UNION ALL SELECT 'text search configuration', t.xmin FROM pg_ts_config t WHERE t.oid >= 16384
+  UNION ALL SELECT 'text search dictionary', t.xmin FROM pg_ts_dict t WHERE t.oid >= 16384
   UNION ALL SELECT 'relation', c.xmin FROM pg_class c
              WHERE c.oid >= 16384 AND c.oid NOT IN (SELECT oid FROM tracked)
   UNION ALL SELECT 'column', a.xmin FROM pg_attribute a

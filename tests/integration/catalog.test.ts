@@ -236,6 +236,8 @@ describe("the catalog tracker (verify re-reads only what a migration changed)", 
     `CREATE TABLE "parted" ("k" integer) PARTITION BY LIST ("k"); CREATE TABLE "part1" ("k" integer)`,
     `ALTER TABLE "parted" ATTACH PARTITION "part1" FOR VALUES IN (1)`,
     `ALTER TABLE "parted" DETACH PARTITION "part1"`,
+    `CREATE TEXT SEARCH CONFIGURATION "myts" (COPY = english); CREATE INDEX "d_ts" ON "t2" USING gin (to_tsvector('myts', "name"))`,
+    `ALTER TEXT SEARCH CONFIGURATION "myts" RENAME TO "myts2"`,
     `DROP MATERIALIZED VIEW "mv"; DROP VIEW "v"; DROP TABLE "child"`,
     `CREATE TABLE "fresh" ("id" serial PRIMARY KEY, "tags" text[] NOT NULL DEFAULT '{}')`,
   ];
