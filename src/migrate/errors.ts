@@ -16,11 +16,18 @@ export class MigrateError extends CliError<ToolkitFailure> {
   constructor(
     kind: ToolkitFailure,
     message: string,
-    options?: { cause?: unknown; done?: readonly DoneStep[] },
+    options?: { cause?: unknown; done?: readonly DoneStep[]; leftTransaction?: boolean },
   ) {
     super(kind, message, options);
     this.done = options?.done ?? [];
+    this.leftTransaction = options?.leftTransaction ?? false;
   }
+
+  /**
+   * A migration's own SQL ended the transaction it ran in (COMMIT or ROLLBACK): what ran before
+   * it in the same transaction (a dry run's earlier steps too) was not rolled back.
+   */
+  readonly leftTransaction: boolean;
 
   /** What the failed command had completed (applied or reverted) before it failed: that stays. */
   readonly done: readonly DoneStep[];

@@ -170,12 +170,18 @@ export function failedAfter(
 ): unknown {
   if (!(error instanceof MigrateError)) return error;
   const names = done.map((d) => d.name).join(", ");
-  const sofar = dryRun
-    ? `a dry run: nothing was ${verb}${names ? `; the ones before it (${names}) were rolled back too` : ""}`
-    : done.length === 0
-      ? `nothing was ${verb}`
-      : `${verb} before it (and kept): ${names}`;
-  return new MigrateError(error.kind, `${error.message} (${sofar})`, { cause: error.cause, done });
+  const sofar = error.leftTransaction
+    ? `${dryRun ? "a dry run, but " : ""}its own COMMIT or ROLLBACK ended the transaction around it, so what ran before it in this run is kept${names ? ` (${names})` : ""}: check with migrate:show`
+    : dryRun
+      ? `a dry run: nothing was ${verb}${names ? `; the ones before it (${names}) were rolled back too` : ""}`
+      : done.length === 0
+        ? `nothing was ${verb}`
+        : `${verb} before it (and kept): ${names}`;
+  return new MigrateError(error.kind, `${error.message} (${sofar})`, {
+    cause: error.cause,
+    done,
+    leftTransaction: error.leftTransaction,
+  });
 }
 
 /**
@@ -414,14 +420,20 @@ async function inTransaction(
     else if (closing) await runner.query(closing.sql(await literalOf(runner)));
   } catch (error) {
     if (own) {
-      await runner.rollbackTransaction().catch(() => undefined);
-      // Its own COMMIT (SQL pasted from a psql script) made part of it permanent: the claim,
-      // marked unfinished, was committed with it. Not rolled back, whatever TypeORM believes.
-      if (await leftUnfinished(runner, migration.name)) {
+      // Its own COMMIT or ROLLBACK (SQL pasted from a psql script) ended the transaction: what ran
+      // outside it is permanent, whatever TypeORM believes. Seen by the bookkeeping recording
+      // nothing, by the session being in no transaction or another one, or by the unfinished
+      // claim having been committed with the migration's COMMIT.
+      const left =
+        error instanceof LeftItsTransaction || (await leftTransaction(runner, started.xid));
+      if (left) await abandonTransaction(runner);
+      else await runner.rollbackTransaction().catch(() => undefined);
+      if (left || (await leftUnfinished(runner, migration.name))) {
+        await markUnfinished(runner, migration.name);
         throw new MigrateError(
           "migrationFailed",
-          `${what} ended its transaction itself (COMMIT or ROLLBACK in its SQL), so it could not be rolled back: ${firstLine(error)}. What it did before that is kept and it is recorded as unfinished: check its effects, then record it with migrate:resolve --applied or --rolled-back`,
-          { cause: error },
+          `${what} ended its transaction itself (COMMIT or ROLLBACK in its SQL), so it could not be rolled back: ${firstLine(error)}. What it did outside its transaction is kept and it is recorded as unfinished: check its effects, then record it with migrate:resolve --applied or --rolled-back`,
+          { cause: error, leftTransaction: true },
         );
       }
     }
@@ -598,7 +610,45 @@ async function commit(
 /** The guarded bookkeeping recorded nothing: the migration's SQL ended its transaction. */
 function recorded(result: { rowCount?: number | null; affected?: number } | undefined): void {
   const rows = result?.rowCount ?? result?.affected;
-  if (rows === 0) throw new Error("the migration ended its transaction itself");
+  if (rows === 0) throw new LeftItsTransaction("the migration ended its transaction itself");
+}
+
+class LeftItsTransaction extends Error {}
+
+/** The session is in no transaction, or in another than `xid` (an aborted one counts as ours). */
+async function leftTransaction(runner: QueryRunner, xid: string | undefined): Promise<boolean> {
+  if (!xid) return false;
+  try {
+    const [row] = (await runner.query(CURRENT_XID_IF_ANY)) as { xid: string | null }[];
+    return row?.xid !== xid;
+  } catch {
+    return false; // aborted (ours, as far as can be told) or the session is gone
+  }
+}
+
+const CURRENT_XID_IF_ANY = "SELECT pg_current_xact_id_if_assigned()::text AS xid";
+
+/**
+ * Ends whatever transaction the migration's SQL left open and TypeORM's belief in ours (a failed
+ * ROLLBACK TO SAVEPOINT would leave the session aborted, and the pooled connection with it).
+ */
+async function abandonTransaction(runner: QueryRunner): Promise<void> {
+  const client = (await runner.connect()) as pg.ClientBase;
+  await client.query("ROLLBACK").catch(() => undefined);
+  const state = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+  state.isTransactionActive = false;
+  state.transactionDepth = 0;
+}
+
+/** Records the migration as unfinished, committed at once: the next run refuses to repeat it. */
+async function markUnfinished(runner: QueryRunner, name: string): Promise<void> {
+  await runner
+    .query(
+      `INSERT INTO "${LEDGER_TABLE}" ("name", "applied_at", "unfinished") VALUES ($1, now(), true)
+       ON CONFLICT ("name") DO UPDATE SET "unfinished" = true`,
+      [name],
+    )
+    .catch(() => undefined); // the session is gone: the committed claim, if any, still says so
 }
 
 /** pg's literal escaping on the runner's own connection (its standard_conforming_strings). */

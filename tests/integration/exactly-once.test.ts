@@ -467,6 +467,45 @@ describe("a migration that ends its transaction itself (COMMIT in its SQL)", () 
     expect(await effects()).toEqual({ n: 1 });
   });
 
+  test("ROLLBACK in its SQL: what ran after it is kept, so it is unfinished, not run again", async () => {
+    const db = await freshDatabase();
+    class RollsBack1800000000001 extends PsqlScript1800000000001 {
+      override async up(q: QueryRunner) {
+        await q.query(`INSERT INTO "effects" VALUES ('before'); ROLLBACK;`);
+        await q.query(`INSERT INTO "effects" VALUES ('after rollback')`);
+      }
+    }
+    const ds = await dataSource(db, [CreateEffects1800000000000, RollsBack1800000000001]);
+    const failed = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(failed.message).toContain("ended its transaction itself");
+    expect(await query(db, "SELECT note FROM effects ORDER BY note")).toEqual([
+      { note: "after rollback" },
+    ]);
+    const refused = (await runMigrations(ds).catch((e: unknown) => e)) as MigrateError;
+    expect(refused.message).toContain("did not finish");
+    expect(await query(db, "SELECT count(*)::int AS n FROM effects")).toEqual([{ n: 1 }]);
+    // The pooled connection is usable: nothing was left aborted or holding the lock.
+    expect((await migrationStatus(ds)).find((m) => m.name.startsWith("PsqlScript"))).toMatchObject({
+      unfinished: true,
+    });
+  });
+
+  test("in a dry run after another migration: says the earlier one was committed, not rolled back", async () => {
+    const db = await freshDatabase();
+    const ds = await dataSource(db, [CreateEffects1800000000000, PsqlScript1800000000001]);
+    const failed = (await runMigrations(ds, { dryRun: true }).catch(
+      (e: unknown) => e,
+    )) as MigrateError;
+    expect(failed.message).toContain(
+      "a dry run, but its own COMMIT or ROLLBACK ended the transaction",
+    );
+    expect(failed.message).toContain("CreateEffects1800000000000");
+    expect(failed.message).not.toContain("rolled back too");
+    expect(await query(db, "SELECT name FROM migrations")).toEqual([
+      { name: "CreateEffects1800000000000" },
+    ]);
+  });
+
   test("a revert whose down() commits itself and then fails is unfinished, not 'rolled back'", async () => {
     const db = await freshDatabase();
     class CommitsInDown1800000000001 extends PsqlScript1800000000001 {
