@@ -15,6 +15,22 @@ import { EXIT_CODES } from "../src/cli/exit-codes.ts";
 import { PROJECT_ROOT } from "../src/db/paths.ts";
 import { startTestServer } from "../tests/support/test-server-handle.ts";
 
+/**
+ * CPU the server's processes used so far, in ms (Linux; NaN elsewhere), for `bun run bench`: the
+ * server runs detached, so the suite's own resource usage leaves it out. Backends that ended are
+ * counted through the postmaster's children times.
+ */
+async function serverCpuMs(dataDir: string): Promise<number> {
+  try {
+    const pid = (await Bun.file(join(dataDir, "postmaster.pid")).text()).split("\n")[0];
+    const fields = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1]?.split(" ") ?? [];
+    // utime, stime, cutime, cstime in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 interface Requirement {
   /** Debian package that provides it. */
   pkg: string;
@@ -104,5 +120,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => tests.kill(signal));
 }
 const exitCode = await tests.exited;
+const serverCpuFile = process.env.BACKUPCTL_BENCH_SERVER_CPU;
+if (serverCpuFile) await Bun.write(serverCpuFile, String(await serverCpuMs(server.dataDir)));
 await server.destroy();
 process.exit(exitCode);
